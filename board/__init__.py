@@ -1,0 +1,1 @@
+"""The board: the campaign status pages, the HTTP API and the recipients portal."""

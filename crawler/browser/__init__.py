@@ -1,0 +1,1 @@
+"""Browser confirmation: scrapy-playwright driving Chromium behind the guard proxy."""

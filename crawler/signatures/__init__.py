@@ -1,0 +1,1 @@
+"""Detection: YARA-X rules over content and Python checks over recorded behaviour."""

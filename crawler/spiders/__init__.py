@@ -1,0 +1,1 @@
+"""Scrapy spiders: ``check`` (triage, confirm, re-check) and the enrichment fetchers."""

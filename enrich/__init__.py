@@ -1,0 +1,1 @@
+"""Enrichment: DNS, ASN and prefix, RDAP, security.txt, the contact ladder and languages."""

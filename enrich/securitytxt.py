@@ -1,0 +1,148 @@
+"""security.txt (RFC 9116): the site owner's own answer to "whom do I tell?".
+
+Fetching happens through the SSRF-guarded Scrapy fetcher
+(``crawler/spiders/securitytxt.py``); this module only decides where to look
+and reads the bytes with ``sectxt.Parser`` (never sectxt's own fetcher, which
+calls ``requests`` directly, past the guard). Expiry is judged against the
+run's clock (``--now``), not sectxt's wall clock, and an expired file is
+ignored, as the RFC says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import dateutil.parser
+from sectxt import Parser
+
+from enrich.language import normalise_tag
+from enrich.rdap import clean_email
+
+PATHS = ("/.well-known/security.txt", "/security.txt")
+MAX_CONTACTS = 5
+
+
+def candidate_urls(host: str, origins: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Where to look, in order: ``https://host`` first, then each URL's own origin.
+
+    Many compromised sites serve only http, or on an odd port; the sandbox serves
+    the file on each site's own origin. Both paths are tried on each origin.
+    """
+    bases = [f"https://{host}"]
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            continue
+        if parts.hostname.lower() != host.lower():
+            continue  # only the site's own host: a redirect target is someone else
+        base = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}".lower()
+        if base.endswith(":443") and base.startswith("https://"):
+            base = base[:-4]
+        if base.endswith(":80") and base.startswith("http://"):
+            base = base[:-3]
+        if base not in bases:
+            bases.append(base)
+    return [base + path for base in bases for path in PATHS]
+
+
+def looks_like_securitytxt(body: bytes) -> bool:
+    """Cheap test that a 200 answer is a security.txt and not a soft-404 HTML page."""
+    head = body[:2048].lstrip().lower()
+    if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<")):
+        return False
+    return b"contact:" in body[:65536].lower()
+
+
+@dataclass
+class SecurityTxt:
+    """What a security.txt says that enrichment uses."""
+
+    url: str
+    emails: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+    expires: datetime | None = None
+    expired: bool = False
+    errors: list[str] = field(default_factory=list)  # sectxt's error codes, for the record
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.emails) and not self.expired
+
+    @property
+    def confidence(self) -> float:
+        """A current, well-formed file is near-certain; a sloppy or undated one less so."""
+        if self.expires is None:
+            return 0.7
+        return 0.95 if not self.errors else 0.85
+
+
+def _field(parser: Parser, name: str) -> list[str]:
+    return [
+        line["value"]
+        for line in parser.lines
+        if line.get("type") == "field" and line.get("field_name") == name
+    ]
+
+
+def parse(body: bytes, url: str, now: datetime) -> SecurityTxt:
+    """Read a fetched security.txt; ``expired`` is judged against ``now``."""
+    parser = Parser(body, urls=url)
+    result = SecurityTxt(url=url)
+    result.errors = sorted(
+        {e["code"] for e in parser.errors if e["code"] not in ("expired", "no_https")}
+    )
+    expires = _field(parser, "expires")
+    if expires:
+        try:
+            when = dateutil.parser.isoparse(expires[0].strip())
+        except (ValueError, OverflowError):
+            when = None
+        if when is not None:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            result.expires = when.astimezone(UTC)
+            result.expired = result.expires < now
+    emails: list[str] = []
+    for value in _field(parser, "contact"):
+        if not value.lower().startswith("mailto:"):
+            continue  # RFC 9116 Contact is a URI; only mailto: gives us an address
+        address = clean_email(value[7:].split("?", 1)[0])
+        if address and address not in emails:
+            emails.append(address)
+    result.emails = emails[:MAX_CONTACTS]
+    languages = _field(parser, "preferred-languages")
+    if languages:
+        tags = [normalise_tag(t) for t in languages[0].split(",")]
+        result.languages = list(dict.fromkeys(t for t in tags if t))[:8]
+    return result
+
+
+def rfc2142_guesses(registered_domain: str | None) -> list[str]:
+    """``abuse@``, ``security@`` and ``webmaster@`` the registered domain (RFC 2142)."""
+    if not registered_domain:
+        return []
+    return [
+        e
+        for e in (
+            clean_email(f"{box}@{registered_domain}") for box in ("abuse", "security", "webmaster")
+        )
+        if e
+    ]
+
+
+@dataclass
+class Fetched:
+    """What fetching one site's candidates gave.
+
+    ``found``: a security.txt body; ``absent``: every candidate answered (404,
+    an HTML page, connection refused) and none is a security.txt; ``error``:
+    some candidate could not be asked (timeout, blocked...), so absence is not
+    proven and a later run looks again.
+    """
+
+    state: str  # found | absent | error
+    url: str = ""
+    body: bytes = b""
+    detail: str = ""

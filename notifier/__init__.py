@@ -1,0 +1,1 @@
+"""The notifier: due selection, batching, rendering, sending, inbox and escalation."""

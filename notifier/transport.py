@@ -1,0 +1,295 @@
+"""Handing a stored message to its relay: a maildir (outbox mode) or SMTP.
+
+Each transport can also answer, after a crash, "did the relay take message
+M?", which is what lets the outbox reconcile a notice left in ``sending``
+without ever silently sending it twice:
+
+- the maildir names each file after the Message-ID and moves it into ``new/``
+  with an atomic link, so the answer is whether the file is there;
+- SMTP writes a journal line ``begin`` just before DATA and ``accepted``
+  (fsync'd) right after the relay's 250. No line: DATA never started, safe to
+  send. ``accepted``: it went. ``begin`` alone: the relay may or may not have
+  it; the notice becomes ``unknown`` and is reported, not re-sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal, Protocol
+
+from notifier import faults
+from tocsin.config import Config
+from tocsin.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+Status = Literal["accepted", "temporary", "permanent", "ambiguous"]
+Lookup = Literal["accepted", "begun", "absent"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    code: int | None = None
+    error: str = ""
+    stop: bool = False  # the relay is unreachable: stop sending this run
+
+
+class Transport(Protocol):
+    name: str
+    authoritative: bool  # can answer lookup() for messages another host handed over
+
+    def deliver(self, message_id: str, recipient: str, data: bytes) -> Outcome: ...
+
+    def lookup(self, message_id: str) -> Lookup: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def file_name(message_id: str) -> str:
+    """The maildir file name of a message: derived from its Message-ID, never from input."""
+    return hashlib.sha256(message_id.encode()).hexdigest()[:40] + ".tocsin"
+
+
+class MaildirTransport:
+    """``notify.mode = "outbox"``: every message becomes a file in a maildir."""
+
+    name = "outbox"
+    authoritative = True
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        for sub in ("tmp", "new", "cur"):
+            (self.path / sub).mkdir(parents=True, exist_ok=True)
+
+    def lookup(self, message_id: str) -> Lookup:
+        name = file_name(message_id)
+        if (self.path / "new" / name).exists() or any((self.path / "cur").glob(name + "*")):
+            return "accepted"
+        return "absent"
+
+    def deliver(self, message_id: str, recipient: str, data: bytes) -> Outcome:
+        name = file_name(message_id)
+        if self.lookup(message_id) == "accepted":
+            return Outcome("accepted")  # already there: delivering is idempotent
+        tmp = self.path / "tmp" / f"{name}.{os.getpid()}"
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(tmp, self.path / "new" / name)  # atomic; fails if it exists
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            return Outcome("temporary", error=f"cannot write the outbox: {exc}", stop=True)
+        return Outcome("accepted")
+
+    def flush(self) -> None:
+        """Make the links of this batch durable before the outbox marks them sent."""
+        _fsync_dir(self.path / "new")
+
+    def close(self) -> None:
+        pass
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Journal:
+    """An append-only file of what the SMTP relay was handed, shared by every process."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    def write(self, state: str, message_id: str, *, sync: bool = False) -> None:
+        line = f"{datetime.now(UTC).isoformat()} {state} {self.worker} {message_id}\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode())  # one small O_APPEND write: never interleaved
+            if sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def states(self, wanted: set[str] | None = None) -> dict[str, str]:
+        """The last journalled state of each Message-ID (of ``wanted`` only, when given)."""
+        found: dict[str, str] = {}
+        try:
+            with open(self.path, encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    parts = line.rstrip("\n").split(" ", 3)
+                    if len(parts) != 4:
+                        continue  # a torn last line after a crash
+                    _, state, _, message_id = parts
+                    wanted_here = wanted is None or message_id in wanted
+                    if wanted_here and found.get(message_id) != "accepted":
+                        found[message_id] = state
+        except FileNotFoundError:
+            pass
+        return found
+
+
+class SmtpTransport:
+    """``notify.mode = "smtp"``: one connection per run, STARTTLS or TLS, AUTH when set."""
+
+    name = "smtp"
+    authoritative = False
+
+    def __init__(self, config: Config) -> None:
+        if not config.notify.from_addr:
+            raise ConfigError("notify.from_addr", "required when notify.mode is smtp")
+        self.smtp_config = config.smtp
+        self.from_addr = config.notify.from_addr
+        self.journal = Journal(config.notify.journal)
+        self._conn: smtplib.SMTP | None = None
+
+    def _context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.smtp_config.ca_file or None)
+        if not self.smtp_config.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _connect(self) -> smtplib.SMTP:
+        if self._conn is not None:
+            return self._conn
+        cfg = self.smtp_config
+        timeout = cfg.timeout.total_seconds()
+        conn: smtplib.SMTP
+        if cfg.ssl:
+            conn = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=timeout, context=self._context())
+        else:
+            conn = smtplib.SMTP(cfg.host, cfg.port, timeout=timeout)
+        try:
+            conn.ehlo()
+            if cfg.starttls and not cfg.ssl:
+                conn.starttls(context=self._context())
+                conn.ehlo()
+            if cfg.username:
+                conn.login(cfg.username, cfg.password)
+        except BaseException:
+            _quietly_close(conn)
+            raise
+        self._conn = conn
+        return conn
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            _quietly_close(self._conn)
+        self._conn = None
+
+    def lookup(self, message_id: str) -> Lookup:
+        state = self.journal.states({message_id}).get(message_id)
+        if state == "accepted":
+            return "accepted"
+        if state == "begin":
+            return "begun"
+        return "absent"
+
+    def deliver(self, message_id: str, recipient: str, data: bytes) -> Outcome:
+        try:
+            conn = self._connect()
+        except smtplib.SMTPAuthenticationError as exc:
+            self._drop()
+            return Outcome("temporary", exc.smtp_code, f"authentication failed: {exc}", stop=True)
+        except smtplib.SMTPResponseException as exc:
+            self._drop()
+            return Outcome("temporary", exc.smtp_code, _text(exc.smtp_error), stop=True)
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            return Outcome("temporary", None, f"cannot reach the relay: {exc}", stop=True)
+        try:
+            code, reply = conn.mail(self.from_addr)
+            if code != 250:
+                return self._refused(conn, code, reply)
+            code, reply = conn.rcpt(recipient)
+            if code not in (250, 251):
+                return self._refused(conn, code, reply)
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            return Outcome("temporary", None, f"connection lost before DATA: {exc}")
+        self.journal.write("begin", message_id)
+        faults.point("during-data")
+        try:
+            code, reply = conn.data(data)
+        except smtplib.SMTPDataError as exc:
+            self.journal.write("rejected", message_id)
+            if exc.smtp_code in (-1, 421):
+                self._drop()
+            else:
+                _reset(conn)
+            return _classify(exc.smtp_code, _text(exc.smtp_error))
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            return Outcome("ambiguous", None, f"connection lost during DATA: {exc}", stop=True)
+        self.journal.write("accepted", message_id, sync=True)
+        return Outcome("accepted", code, _text(reply))
+
+    def flush(self) -> None:
+        pass  # the journal's "accepted" line is fsync'd as it is written
+
+    def _refused(self, conn: smtplib.SMTP, code: int, reply: bytes) -> Outcome:
+        if code in (-1, 421):  # the relay is closing the channel: reconnect for the next
+            self._drop()
+        else:
+            _reset(conn)
+        return _classify(code, _text(reply))
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                self._conn.quit()
+        self._conn = None
+
+
+def _classify(code: int, text: str) -> Outcome:
+    if 500 <= code < 600:
+        return Outcome("permanent", code, text)
+    return Outcome("temporary", code, text)
+
+
+def _reset(conn: smtplib.SMTP) -> None:
+    with contextlib.suppress(OSError, smtplib.SMTPException):
+        conn.rset()
+
+
+def _quietly_close(conn: smtplib.SMTP) -> None:
+    with contextlib.suppress(OSError):
+        conn.close()
+
+
+def _text(value: bytes | str) -> str:
+    raw = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return " ".join(raw.split())[:500]
+
+
+def make(config: Config) -> Transport:
+    """The transport ``notify.mode`` asks for (smtp refuses to run without from_addr)."""
+    if config.notify.mode == "smtp":
+        return SmtpTransport(config)
+    return MaildirTransport(config.notify.outbox_dir)

@@ -1,0 +1,1 @@
+"""Scrapy item pipelines, in order: verdict, evidence, store, enrich."""

@@ -1,0 +1,441 @@
+"""The store pipeline: the check, the URL's state, and for malicious checks the site,
+its campaign and its incident.
+
+Writes happen in one worker thread per crawl (one writer: no lock fights between
+the crawl's own transactions, and the reactor never waits on the database). The
+checks that queue up while a batch is written go in the next batch, in one
+transaction (at most ``BATCH``), taken with :meth:`Database.claim` so a
+concurrent process cannot interleave on SQLite.
+
+Campaigns cluster incidents by family plus a shared indicator: the same
+injected-script host, payload hash, redirect target... (the verdict's cluster
+keys). ``ingest --campaign NAME`` (``Url.campaign_hint``) overrides that. A
+campaign keeps its first and last seen times and its indicators; its counts are
+its incidents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crawler.items import CheckItem, CheckOutcome
+from crawler.signatures.domains import host_of, registered_domain
+from store import eventlog, incidents
+from store.db import Database
+from store.models import Campaign, Check, Event, Evidence, Incident, IncidentUrl, Site, Url
+from tocsin.config import Config
+
+log = logging.getLogger("tocsin.crawl.store")
+
+MAX_CAMPAIGN_IOCS = 200
+BATCH = 100  # checks written per transaction
+
+
+class StorePipeline:
+    def __init__(self, db: Database, config: Config, clock: Any, ctx: Any = None) -> None:
+        self.db = db
+        self.config = config
+        self.clock = clock
+        self.ctx = ctx
+        self.executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self.pending: list[tuple[CheckItem, asyncio.Future[CheckOutcome | None]]] = []
+        self.flushing = False
+        self._flusher: asyncio.Future[None] | None = None
+        self.key_index: dict[str, dict[str, int]] = {}  # family -> cluster key -> campaign id
+        self.names: set[str] | None = None  # campaign names, loaded on first need
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> StorePipeline:
+        from crawler.runner import run_context
+
+        ctx = run_context(crawler)
+        return cls(ctx.app.db, ctx.app.config, ctx.app.clock, ctx)
+
+    def open_spider(self) -> None:
+        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tocsin-store")
+        self.pending: list[tuple[CheckItem, asyncio.Future[CheckOutcome | None]]] = []
+        self.flushing = False
+        self._flusher: asyncio.Future[None] | None = None
+
+    def close_spider(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True)
+            self.executor = None
+
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, CheckItem):
+            return item
+        if self.executor is None:
+            self.open_spider()
+        future: asyncio.Future[CheckOutcome | None] = asyncio.get_running_loop().create_future()
+        self.pending.append((item, future))
+        if not self.flushing:
+            self.flushing = True
+            self._flusher = asyncio.ensure_future(self._flush())
+        outcome = await future
+        if outcome is not None and self.ctx is not None:
+            self.ctx.report(outcome)
+        return item
+
+    async def _flush(self) -> None:
+        """Write what has queued up, a batch per transaction, until nothing is left."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self.pending:
+                batch, self.pending = self.pending[:BATCH], self.pending[BATCH:]
+                try:
+                    outcomes = await loop.run_in_executor(
+                        self.executor, self.store_batch, [item for item, _ in batch]
+                    )
+                except Exception as exc:
+                    for _, future in batch:
+                        future.set_exception(exc)
+                    continue
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    future.set_result(outcome)
+        finally:
+            self.flushing = False
+
+    # ------------------------------------------------------------------ writing
+
+    def store_batch(self, items: list[CheckItem]) -> list[CheckOutcome | None]:
+        """One transaction for the batch; item by item if a concurrent writer interferes."""
+        try:
+            with self.db.claim() as session:
+                return self._store_many(session, items)
+        except IntegrityError:
+            log.debug("store: a concurrent writer got there first; one by one", exc_info=True)
+            self._forget()
+        except Exception:
+            self._forget()  # the caches may name campaigns that were rolled back
+            raise
+        return [self.store(item) for item in items]
+
+    def store(self, item: CheckItem) -> CheckOutcome | None:
+        for attempt in range(3):
+            try:
+                with self.db.claim() as session:
+                    return self._store_many(session, [item])[0]
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                log.debug("store: a concurrent writer got there first; retrying", exc_info=True)
+                self._forget()
+        return None
+
+    def _forget(self) -> None:
+        self.key_index.clear()
+        self.names = None
+
+    def _store_many(self, session: Session, items: list[CheckItem]) -> list[CheckOutcome | None]:
+        """Checks, evidence, URL states and events in few statements; then the incidents."""
+        now = self.clock.now()
+        ids = {item.url_id for item in items}
+        urls = {u.id: u for u in session.scalars(select(Url).where(Url.id.in_(ids)))}
+        rows: list[tuple[CheckItem, Url, Check]] = []
+        for item in items:
+            url = urls.get(item.url_id)
+            if url is None:
+                log.warning("URL %s vanished before its check was stored", item.url_id)
+                continue
+            rows.append((item, url, _check_row(item, url, now)))
+        session.add_all([check for _, _, check in rows])
+        session.flush()  # one multi-row INSERT ... RETURNING for the checks' ids
+
+        crawl = self.config.crawl
+        evidence: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        for item, url, check in rows:
+            seen: set[tuple[str, str]] = set()
+            for blob in item.blobs:
+                if blob.sha256 is None or (blob.kind, blob.sha256) in seen:
+                    continue
+                seen.add((blob.kind, blob.sha256))
+                evidence.append(
+                    {
+                        "check_id": check.id,
+                        "kind": blob.kind,
+                        "sha256": blob.sha256,
+                        "size": blob.size,
+                        "media_type": blob.media_type,
+                        "note": blob.note,
+                        "content_sha256": blob.content_sha256,
+                        "created_at": now,
+                    }
+                )
+            previous = url.verdict
+            url.verdict = check.verdict
+            url.family = item.family
+            url.confidence = item.confidence
+            url.rules = list(item.rules)
+            url.last_checked = now
+            url.check_count = (url.check_count or 0) + 1
+            if check.verdict != previous:
+                url.verdict_at = now
+            if check.verdict == "error" and url.check_count < crawl.max_attempts:
+                url.next_check_at = now + crawl.error_retry_after
+            else:
+                url.next_check_at = None
+            events.append(
+                {
+                    "at": now,
+                    "kind": "check.completed",
+                    "incident_id": None,
+                    "subject_type": "check",
+                    "subject_id": check.id,
+                    "actor": "tocsin",
+                    "data": {
+                        "url_id": url.id,
+                        "check_kind": item.kind,
+                        "route": item.route,
+                        "verdict": check.verdict,
+                        "family": item.family,
+                        "previous": previous,
+                    },
+                }
+            )
+        # Plain rows go in as one executemany each (the event log is append-only: insert only).
+        if evidence:
+            session.execute(insert(Evidence), evidence)
+        if events:
+            session.execute(insert(Event), events)
+
+        session.flush()
+        malicious = [row for row in rows if row[2].verdict == "malicious"]
+        sites = self._sites(session, [(url, item) for item, url, _ in malicious], now)
+        found: dict[int, tuple[int, str]] = {}
+        with session.no_autoflush:  # flush only where an id is needed
+            for item, url, check in malicious:
+                site = sites[_site_host(url, item)]
+                url.site_id = site.id
+                campaign = self._campaign(session, item, url, now)
+                incident = incidents.record_malicious(
+                    session, site=site, campaign=campaign, url=url, check=check, now=now
+                )
+                session.flush()
+                found[check.id] = (incident.id, campaign.name)
+        outcomes: dict[int, CheckOutcome] = {}
+        for item, url, check in rows:
+            incident_id, campaign_name = found.get(check.id, (None, None))
+            outcomes[id(item)] = CheckOutcome(
+                url_id=url.id,
+                check_id=check.id,
+                url=url.url,
+                kind=item.kind,
+                verdict=check.verdict,
+                family=item.family,
+                confidence=item.confidence,
+                rules=tuple(item.rules),
+                error=item.error,
+                route=item.route,
+                incident_id=incident_id,
+                campaign=campaign_name,
+            )
+        return [outcomes.get(id(item)) for item in items]
+
+    def _sites(
+        self, session: Session, pairs: list[tuple[Url, CheckItem]], now: datetime
+    ) -> dict[str, Site]:
+        """The sites of these malicious URLs by host, creating the new ones in one flush."""
+        hosts = {_site_host(url, item): (url, item) for url, item in pairs}
+        if not hosts:
+            return {}
+        sites = {s.host: s for s in session.scalars(select(Site).where(Site.host.in_(hosts)))}
+        created = []
+        for host, (url, item) in hosts.items():
+            if host in sites:
+                continue
+            ips = [h["ip"] for h in item.redirect_chain[:1] if h.get("ip")]
+            site = Site(
+                host=host,
+                registered_domain=registered_domain(host) or None,
+                ips=ips,
+                cname_chain=[],
+                shared_hosting=False,
+                first_seen=now,
+                enrich_state="pending",
+                meta={},
+            )
+            sites[host] = site
+            created.append((site, url))
+        session.add_all([site for site, _ in created])
+        session.flush()
+        for site, url in created:
+            eventlog.record(
+                session,
+                now,
+                "site.created",
+                subject=("site", site.id),
+                host=site.host,
+                url_id=url.id,
+            )
+        return sites
+
+    def _campaign(self, session: Session, item: CheckItem, url: Url, now: datetime) -> Campaign:
+        family = item.family or "unknown"
+        keys = list(item.meta.get("cluster") or []) or [f"site:{url.host}"]
+        if url.campaign_hint:
+            campaign = session.scalars(
+                select(Campaign).where(Campaign.name == url.campaign_hint)
+            ).one_or_none()
+            if campaign is None:
+                campaign = self._new_campaign(
+                    session, url.campaign_hint, family, None, now, manual=True
+                )
+        else:
+            # A URL seen malicious before stays in its campaign (same family): a site
+            # compromised again is the same incident reopened, even with a new payload.
+            campaign = self._previous(session, url, family) or self._match(session, family, keys)
+            if campaign is None:
+                value = keys[0].split(":", 1)[-1]
+                name = f"{family} {value}"[:190]
+                if self.names is None:  # once per crawl, not one query per campaign
+                    self.names = set(session.scalars(select(Campaign.name)))
+                if name in self.names:
+                    name = f"{name} #{now:%Y%m%d%H%M%S%f}"
+                campaign = self._new_campaign(
+                    session, name, family, f"{family}|{keys[0]}"[:400], now, manual=False
+                )
+        campaign.first_seen = min(campaign.first_seen, now)
+        campaign.last_seen = max(campaign.last_seen, now)
+        iocs = {k: list(v) for k, v in (campaign.iocs or {}).items()}
+        for kind, values in [("keys", keys), *item.iocs.items()]:
+            bucket = iocs.setdefault(kind, [])
+            for value in values:
+                if value not in bucket and len(bucket) < MAX_CAMPAIGN_IOCS:
+                    bucket.append(value)
+        campaign.iocs = iocs
+        index = self.key_index.setdefault(family, {})
+        for key in keys:
+            index.setdefault(key, campaign.id)
+        return campaign
+
+    def _previous(self, session: Session, url: Url, family: str) -> Campaign | None:
+        return session.scalars(
+            select(Campaign)
+            .join(Incident, Incident.campaign_id == Campaign.id)
+            .join(IncidentUrl, IncidentUrl.incident_id == Incident.id)
+            .where(IncidentUrl.url_id == url.id, Campaign.family == family)
+            .order_by(Incident.id.desc())
+            .limit(1)
+        ).first()
+
+    def _match(self, session: Session, family: str, keys: list[str]) -> Campaign | None:
+        if family not in self.key_index:
+            index: dict[str, int] = {}
+            rows = session.execute(
+                select(Campaign.id, Campaign.iocs).where(
+                    Campaign.family == family, Campaign.manual.is_(False)
+                )
+            )
+            for campaign_id, iocs in rows:
+                for key in (iocs or {}).get("keys", []):
+                    index.setdefault(key, campaign_id)
+            self.key_index[family] = index
+        index = self.key_index[family]
+        for key in keys:
+            if key in index:
+                found = session.get(Campaign, index[key])
+                if found is not None:
+                    return found
+        return None
+
+    def _new_campaign(
+        self,
+        session: Session,
+        name: str,
+        family: str,
+        cluster_key: str | None,
+        now: datetime,
+        *,
+        manual: bool,
+    ) -> Campaign:
+        campaign = Campaign(
+            name=name,
+            family=family,
+            cluster_key=cluster_key,
+            manual=manual,
+            first_seen=now,
+            last_seen=now,
+            iocs={},
+        )
+        session.add(campaign)
+        session.flush()
+        if self.names is not None:
+            self.names.add(name)
+        eventlog.record(
+            session,
+            now,
+            "campaign.created",
+            subject=("campaign", campaign.id),
+            name=name,
+            family=family,
+            manual=manual,
+        )
+        return campaign
+
+
+def _site_host(url: Url, item: CheckItem) -> str:
+    return (url.host or host_of(item.url)).lower()
+
+
+def _check_row(item: CheckItem, url: Url, now: datetime) -> Check:
+    return Check(
+        url_id=url.id,
+        kind=item.kind,
+        started_at=item.started_at,
+        finished_at=item.finished_at or now,
+        route=item.route,
+        route_reason=(item.route_reason or "")[:2000] or None,
+        verdict=item.verdict or "error",
+        family=item.family,
+        confidence=item.confidence,
+        rules=list(item.rules),
+        iocs=item.iocs,
+        evidence_lines=list(item.evidence_lines),
+        error=(item.error or "")[:2000] or None,
+        http_status=item.http_status,
+        final_url=item.final_url,
+        redirect_chain=item.redirect_chain[:60],
+        content_type=item.content_type,
+        payload_sha256=item.meta.get("payload_sha256"),
+        meta=_check_meta(item),
+    )
+
+
+def _check_meta(item: CheckItem) -> dict[str, Any]:
+    """What the check row keeps besides its columns (small; the full log is a blob)."""
+    meta: dict[str, Any] = {}
+    for key in ("sniffed", "browser_retry"):
+        if item.meta.get(key):
+            meta[key] = item.meta[key]
+    if item.blocked:
+        meta["blocked"] = item.blocked[:20]
+    browser = item.browser or {}
+    if browser:
+        meta["browser"] = {
+            "final_url": browser.get("final_url"),
+            "title": browser.get("title"),
+            "requests": len(browser.get("requests", [])),
+            "blocked": browser.get("blocked", [])[:20],
+            "popups": browser.get("popup_count"),
+            "dialogs": browser.get("dialog_count"),
+            "downloads": len(browser.get("downloads", [])),
+            "clock_advanced_ms": browser.get("clock_advanced_ms"),
+            "steps": browser.get("steps"),
+            "elapsed_ms": browser.get("elapsed_ms"),
+        }
+    if item.variants:
+        meta["variants"] = {
+            name: {k: v for k, v in variant.items() if k != "html"}
+            for name, variant in item.variants.items()
+        }
+    return meta

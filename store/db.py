@@ -1,0 +1,97 @@
+"""Engine and sessions for SQLite (WAL) and PostgreSQL.
+
+SQLite needs two things SQLAlchemy does not do by default: WAL mode with a busy
+timeout, so readers and one writer coexist across processes; and an explicit
+``BEGIN IMMEDIATE`` for transactions that claim work, so two processes cannot
+both read "free" and then both write. :meth:`Database.claim` gives that; on
+PostgreSQL the same code uses row locks (``FOR UPDATE SKIP LOCKED``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from tocsin.errors import ConfigError
+
+
+def normalise_url(url: str) -> str:
+    """Accept ``postgres://`` and ``postgresql://`` and pick the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let SQLAlchemy emit BEGIN itself
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """One engine and its session factory, built from ``database.url``."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = normalise_url(url)
+        try:
+            parsed = make_url(self.url)
+        except Exception as exc:
+            raise ConfigError("database.url", f"not a database URL: {exc}") from None
+        self.dialect = parsed.get_backend_name()
+        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
+        else:
+            kwargs["pool_pre_ping"] = True
+        try:
+            self.engine = create_engine(self.url, **kwargs)
+        except Exception as exc:  # unknown driver, bad options
+            raise ConfigError("database.url", str(exc)) from None
+        if self.dialect == "sqlite":
+            _sqlite_setup(self.engine)
+        self._claim_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._claim_sessions = sessionmaker(self._claim_engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits on success and rolls back on error."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def claim(self) -> Iterator[Session]:
+        """A write transaction that takes the write lock up front on SQLite.
+
+        Use it where rows are selected and then claimed; pair the SELECT with
+        ``.with_for_update(skip_locked=True)``, which PostgreSQL honours.
+        """
+        with self._claim_sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,314 @@
+"""The incident's state machine: the one place its state and level change.
+
+An incident is a compromised site within a campaign::
+
+    (new) --open--> open --resolve--> resolved --reopen--> reopened --resolve--> resolved ...
+                     |                                        |
+                     +---- escalate: level 1 -> 2 -> 3 -------+
+
+``level`` 0 means no notice yet; 1, 2 and 3 follow the contact ladder (owner and
+hosting, then registrar, then the national CSIRT). ``episode`` counts
+re-compromises: a reopened incident is notified afresh, once per episode.
+
+The crawl stage calls :func:`record_malicious`; the notifier and the re-check
+call :func:`mark_notified`, :func:`escalate` and :func:`resolve`. Every change
+appends an event in the caller's transaction, stamped with the run's clock.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from store import eventlog
+from store.models import (
+    Campaign,
+    Check,
+    Contact,
+    Event,
+    Incident,
+    IncidentUrl,
+    Notice,
+    NoticeItem,
+    Site,
+    Url,
+)
+
+OPEN_STATES = ("open", "reopened")
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: ticket ids get read aloud
+
+
+def new_public_id() -> str:
+    """An unguessable, readable ticket id such as ``TCS-7K3M-9QXP``."""
+    body = "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    return f"TCS-{body[:4]}-{body[4:]}"
+
+
+def is_open(incident: Incident) -> bool:
+    return incident.state in OPEN_STATES
+
+
+def episode(incident: Incident) -> int:
+    """Which compromise of this site in this campaign we are in (0 for the first)."""
+    return incident.reopen_count
+
+
+def record_malicious(
+    session: Session, *, site: Site, campaign: Campaign, url: Url, check: Check, now: datetime
+) -> Incident:
+    """Open, refresh or reopen the incident for a malicious check of ``url``.
+
+    A resolved incident found malicious again is reopened and counted as a
+    re-compromise; its level starts again at 0 so the ladder restarts.
+    """
+    incident = session.scalars(
+        select(Incident).where(Incident.site_id == site.id, Incident.campaign_id == campaign.id)
+    ).one_or_none()
+    if incident is None:
+        incident = Incident(
+            public_id=new_public_id(),
+            site_id=site.id,
+            campaign_id=campaign.id,
+            family=check.family,
+            state="open",
+            level=0,
+            first_seen=now,
+            last_confirmed=now,
+            last_check_id=check.id,
+            recheck_index=0,
+            reopen_count=0,
+            meta={},
+        )
+        session.add(incident)
+        session.flush()
+        eventlog.record(
+            session,
+            now,
+            "incident.opened",
+            incident_id=incident.id,
+            site=site.host,
+            campaign=campaign.name,
+            family=check.family,
+            check_id=check.id,
+        )
+    elif incident.state == "resolved":
+        incident.state = "reopened"
+        incident.reopen_count += 1
+        incident.level = 0
+        incident.resolved_at = None
+        incident.first_notified = None
+        incident.level_reached_at = None
+        incident.next_recheck_at = None
+        incident.recheck_index = 0
+        eventlog.record(
+            session,
+            now,
+            "incident.reopened",
+            incident_id=incident.id,
+            episode=incident.reopen_count,
+            check_id=check.id,
+            recompromise=True,
+        )
+    incident.last_confirmed = max(incident.last_confirmed, now)
+    incident.last_check_id = check.id
+    incident.family = incident.family or check.family
+    link = session.scalars(
+        select(IncidentUrl).where(
+            IncidentUrl.incident_id == incident.id, IncidentUrl.url_id == url.id
+        )
+    ).one_or_none()
+    if link is None:
+        session.add(IncidentUrl(incident_id=incident.id, url_id=url.id, added_at=now))
+    return incident
+
+
+def confirm(session: Session, incident: Incident, check: Check, now: datetime) -> None:
+    """A re-check found the site still malicious."""
+    incident.last_confirmed = max(incident.last_confirmed, now)
+    incident.last_check_id = check.id
+    eventlog.record(session, now, "incident.confirmed", incident_id=incident.id, check_id=check.id)
+
+
+def resolve(
+    session: Session, incident: Incident, now: datetime, *, reason: str, check_id: int | None
+) -> None:
+    """The site is clean or offline: close the incident and record time to remediation."""
+    if not is_open(incident):
+        return
+    incident.state = "resolved"
+    incident.resolved_at = now
+    incident.next_recheck_at = None
+    incident.recheck_requested_at = None
+    since = incident.first_notified or incident.first_seen
+    _credit_fix(session, incident, now)
+    eventlog.record(
+        session,
+        now,
+        "incident.resolved",
+        incident_id=incident.id,
+        reason=reason,
+        check_id=check_id,
+        level=incident.level,
+        seconds_to_remediation=(now - since).total_seconds(),
+        notified=incident.first_notified is not None,
+    )
+
+
+def mark_notified(
+    session: Session,
+    incident: Incident,
+    level: int,
+    now: datetime,
+    *,
+    recheck_after: timedelta | None = None,
+) -> None:
+    """The notices of ``level`` went out: the incident is at that level from now.
+
+    The first notice also starts the re-check schedule (``recheck_after`` is
+    the schedule's first step, counted from now).
+    """
+    if incident.first_notified is None:
+        incident.first_notified = now
+        if recheck_after is not None and is_open(incident):
+            incident.recheck_index = 0
+            incident.next_recheck_at = now + recheck_after
+    if level > incident.level:
+        incident.level = level
+        incident.level_reached_at = now
+    eventlog.record(session, now, "incident.notified", incident_id=incident.id, level=level)
+
+
+def mark_notified_many(
+    session: Session,
+    notified: list[tuple[int, int]],
+    now: datetime,
+    *,
+    recheck_after: timedelta | None = None,
+) -> None:
+    """:func:`mark_notified` for many (incident id, level) pairs, set-based.
+
+    The same state changes and the same ``incident.notified`` events, in a few
+    statements: a run marks thousands of incidents at once. The caller holds
+    the rows (it selected them ``FOR UPDATE``); ORM copies in the session are
+    not refreshed.
+    """
+    if not notified:
+        return
+    ids = sorted({incident_id for incident_id, _ in notified})
+    by_level: dict[int, set[int]] = {}
+    for incident_id, level in notified:
+        by_level.setdefault(level, set()).add(incident_id)
+    sync = {"synchronize_session": False}
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        first = Incident.id.in_(chunk), Incident.first_notified.is_(None)
+        values: dict[str, object] = {"first_notified": now}
+        if recheck_after is not None:
+            values.update(recheck_index=0, next_recheck_at=now + recheck_after)
+        session.execute(
+            update(Incident).where(*first, Incident.state.in_(OPEN_STATES)).values(**values),
+            execution_options=sync,
+        )
+        session.execute(
+            update(Incident).where(*first).values(first_notified=now), execution_options=sync
+        )
+    for level, members in sorted(by_level.items()):
+        level_ids = sorted(members)
+        for start in range(0, len(level_ids), 900):
+            session.execute(
+                update(Incident)
+                .where(Incident.id.in_(level_ids[start : start + 900]), Incident.level < level)
+                .values(level=level, level_reached_at=now),
+                execution_options=sync,
+            )
+    session.execute(
+        insert(Event),
+        [
+            {
+                "at": now,
+                "kind": "incident.notified",
+                "incident_id": incident_id,
+                "actor": "tocsin",
+                "data": {"level": level},
+            }
+            for incident_id, level in notified
+        ],
+    )
+
+
+def escalate(
+    session: Session,
+    incident: Incident,
+    now: datetime,
+    *,
+    reason: str,
+    to_level: int | None = None,
+) -> int:
+    """Move up the ladder (to ``to_level``, default the next level); the notifier
+    then sends that level's notices. A level with nobody to tell is skipped by
+    passing the next level that has someone."""
+    before = incident.level
+    incident.level = max(to_level if to_level is not None else before + 1, before + 1)
+    incident.level_reached_at = now
+    eventlog.record(
+        session,
+        now,
+        "incident.escalated",
+        incident_id=incident.id,
+        from_level=before,
+        to_level=incident.level,
+        reason=reason,
+    )
+    return incident.level
+
+
+def schedule_recheck(
+    session: Session, incident: Incident, now: datetime, schedule: list[timedelta]
+) -> datetime | None:
+    """Set the next re-check: the first step of ``schedule`` (counted from the first
+    notice) that lies after ``now``; past the last step, every last-step interval."""
+    incident.recheck_requested_at = None
+    if not is_open(incident) or not schedule:
+        incident.next_recheck_at = None
+        return None
+    start = incident.first_notified or incident.first_seen
+    for index, step in enumerate(schedule):
+        if start + step > now:
+            incident.recheck_index = index
+            incident.next_recheck_at = start + step
+            return incident.next_recheck_at
+    last = schedule[-1]
+    extra = int((now - start - last) / last) + 1 if last.total_seconds() > 0 else 1
+    incident.recheck_index = len(schedule) + extra - 1
+    incident.next_recheck_at = start + last * (extra + 1)
+    return incident.next_recheck_at
+
+
+def _credit_fix(session: Session, incident: Incident, now: datetime) -> None:
+    """Contact history: each contact told of this episode gets a fix and its time to fix."""
+    rows = session.execute(
+        select(NoticeItem.contact_id, Notice.sent_at)
+        .join(Notice, Notice.id == NoticeItem.notice_id)
+        .where(
+            NoticeItem.incident_id == incident.id,
+            NoticeItem.episode == incident.reopen_count,
+            Notice.state == "sent",
+        )
+    ).all()
+    first_told: dict[int, datetime] = {}
+    for contact_id, sent_at in rows:
+        if sent_at is not None and (
+            contact_id not in first_told or sent_at < first_told[contact_id]
+        ):
+            first_told[contact_id] = sent_at
+    for contact_id in sorted(first_told):
+        contact = session.get(Contact, contact_id, with_for_update=False)
+        if contact is None:
+            continue
+        contact.fixes = (contact.fixes or 0) + 1
+        contact.fix_seconds_total = (contact.fix_seconds_total or 0.0) + max(
+            (now - first_told[contact_id]).total_seconds(), 0.0
+        )

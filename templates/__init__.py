@@ -1,0 +1,1 @@
+"""Jinja2 templates (notices and board pages), shipped as package data."""

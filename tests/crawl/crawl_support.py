@@ -1,0 +1,93 @@
+"""Helpers of the crawl tests: URLs into a store, sandbox configs, the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from store.db import Database
+from store.models import Url
+from tocsin.urls import host_of, normalise_url, url_hash
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+FEED_KINDS = ("compromised", "payload", "clean", "tricky-clean", "offline", "hostile")
+COMMUNITY = Path(__file__).resolve().parents[3] / "shared" / "data" / "community-rules"
+
+# Fast bounds for tests: hostile pages hit them on purpose.
+FAST = {
+    "browser": {"navigation_timeout": "8s", "page_timeout": "25s", "settle_time": "0.6s"},
+    "crawl": {"download_timeout": "8s", "retries": 1},
+    "enrich": {"in_crawl": False},  # enrichment has its own tests
+}
+
+
+def add_urls(
+    db: Database, urls: Iterable[str], *, now: datetime = T0, campaign: str | None = None
+) -> dict[str, int]:
+    """Insert pending URLs as ingest would (normalised, hashed); url -> id."""
+    ids = {}
+    with db.session() as session:
+        for raw in urls:
+            url = normalise_url(raw)
+            row = session.scalars(select(Url).where(Url.url_hash == url_hash(url))).one_or_none()
+            if row is None:
+                row = Url(
+                    url=url,
+                    url_hash=url_hash(url),
+                    host=host_of(url),
+                    first_seen=now,
+                    last_seen=now,
+                    verdict="pending",
+                    campaign_hint=campaign,
+                )
+                session.add(row)
+                session.flush()
+            ids[url] = row.id
+    return ids
+
+
+def run_cli(
+    cwd: Path, config: Path, *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``tocsin --config CONFIG ARGS...`` as a user runs it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
+    env["COLUMNS"] = "200"
+    return subprocess.run(
+        [sys.executable, "-m", "tocsin", "--config", str(config), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def sandbox_config(sandbox: Any, folder: Path, db_url: str, guard: str = "open", **tables: Any):
+    merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in FAST.items()}
+    for table, values in tables.items():
+        merged.setdefault(table, {}).update(values)
+    return sandbox.write_config(folder / "tocsin.toml", db_url, guard=guard, **merged)
+
+
+@dataclass
+class Crawl:
+    """A finished crawl: its store, config, the CLI's answer, and the sites by URL id."""
+
+    db: Database
+    config: Path
+    folder: Path
+    returncode: int
+    stdout: str
+    stderr: str
+    sites: dict[int, Any]  # url id -> SiteSpec
+    ids: dict[str, int]  # site id -> url id
+    sandbox: Any

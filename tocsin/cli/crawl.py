@@ -1,0 +1,83 @@
+"""`tocsin crawl [--limit N]`: check every URL that is due.
+
+Scrapy fetches and triages each URL (offline, direct payload, HTML); HTML pages
+are confirmed in Chromium; the pipelines store the verdict, the evidence, and
+for malicious pages the site, its campaign and its incident. Progress goes to
+stderr; the closing table counts verdicts by family. Exit code 1 when some URLs
+ended in ``error`` (the table and the log say which).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import click
+from sqlalchemy import and_, func, or_, select
+
+from crawler.items import CheckOutcome
+from store.models import Url
+from tocsin.app import App
+from tocsin.cli._common import pass_app
+from tocsin.errors import UsageError
+from tocsin.ui import err, out, progress, table
+
+
+def _due_count(app: App) -> int:
+    now = app.clock.now()
+    with app.db.session() as session:
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(Url)
+                .where(
+                    or_(
+                        Url.verdict == "pending",
+                        and_(Url.next_check_at.is_not(None), Url.next_check_at <= now),
+                    )
+                )
+            )
+            or 0
+        )
+
+
+@click.command(name="crawl")
+@click.option("--limit", type=int, default=None, metavar="N", help="Check at most N URLs.")
+@pass_app
+def command(app: App, limit: int | None) -> int:
+    """Check every URL that is due: Scrapy fetch and triage, Playwright confirmation."""
+    from crawler.runner import crawl_due
+
+    if limit is not None and limit < 1:
+        raise UsageError("--limit: expected a positive number")
+    due = _due_count(app)
+    total = min(due, limit) if limit is not None else due
+    if total == 0:
+        if not app.quiet:
+            err.print("crawl: nothing is due")
+        return 0
+    with progress("crawling", total, quiet=app.quiet) as bar:
+
+        def advance(outcome: CheckOutcome) -> None:
+            bar.advance()
+
+        outcomes, _ = crawl_due(app, limit=limit, on_check=advance)
+
+    by_family: Counter[tuple[str, str]] = Counter(
+        (o.verdict, o.family or "") for o in outcomes.values()
+    )
+    order = ("malicious", "suspicious", "clean", "offline", "error")
+    rows = sorted(
+        ([v, f or "-", n] for (v, f), n in by_family.items()),
+        key=lambda r: (order.index(r[0]) if r[0] in order else 9, r[1]),
+    )
+    out.print(table(f"Checked {len(outcomes)} URLs", ["verdict", "family", "URLs"], rows))
+    errors = [o for o in outcomes.values() if o.verdict == "error"]
+    if errors and not app.quiet:
+        for outcome in errors[:20]:
+            err.print(f"error: {outcome.url[:200]}: {(outcome.error or '')[:200]}", markup=False)
+        if len(errors) > 20:
+            err.print(f"... and {len(errors) - 20} more errors")
+    missing = total - len(outcomes)
+    if missing > 0 and not app.quiet:
+        err.print(f"crawl: {missing} due URLs were not checked (interrupted?)")
+    return 1 if errors or missing > 0 else 0

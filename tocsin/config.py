@@ -1,0 +1,400 @@
+"""Configuration: one TOML file plus ``TOCSIN_<TABLE>_<KEY>`` environment overrides.
+
+The keys and defaults of ``CONTRACT.md`` are fixed; every other key is ours.
+Each table is a pydantic model, so a wrong value is caught once, at start-up,
+and reported as one line naming the key (:class:`~tocsin.errors.ConfigError`,
+exit code 2). Unknown keys are errors too: a typo must not silently fall back
+to a default.
+
+Settings are read here and nowhere else. Scrapy components get them through
+``crawler.settings.from_config`` and ``from_crawler``; other stages receive the
+:class:`Config` object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from tocsin.errors import ConfigError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "kib": 1024,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``"90s"``, ``"15m"``, ``"6h"``, ``"3d"`` (also ``ms`` and ``w``) to a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return timedelta(seconds=float(match[1]) * _DURATION_UNITS[match[2]])
+    raise ValueError(f"expected a duration such as 90s, 15m, 6h or 3d, got {value!r}")
+
+
+def parse_size(value: Any) -> int:
+    """``"10MB"``, ``"512KiB"`` or a plain integer to a number of bytes."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        if match:
+            return int(float(match[1]) * _SIZE_UNITS[(match[2] or "b").lower()])
+    raise ValueError(f"expected a size such as 8192, 512KiB or 10MB, got {value!r}")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+class Section(BaseModel):
+    """A configuration table. Unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class DatabaseConfig(Section):
+    url: str = "sqlite:///tocsin.db"
+
+
+class NetworkConfig(Section):
+    allow_private: bool = False
+    allow_cidrs: list[str] = Field(default_factory=list)  # private ranges admitted anyway
+    hosts_file: str = ""
+    dns_timeout: Duration = timedelta(seconds=5)
+    nameservers: list[str] = Field(default_factory=list)  # "ip" or "ip:port"; empty = system
+
+
+class BrowserConfig(Section):
+    executable_path: str = ""
+    headless: bool = True
+    concurrency: int = Field(default=3, ge=1, le=32)  # pages at once (they mostly wait)
+    navigation_timeout: Duration = timedelta(seconds=20)
+    page_timeout: Duration = timedelta(seconds=45)
+    clock_advance: Duration = timedelta(minutes=10)
+    max_download: Size = 32 * 1024**2
+    # false: triage only (benchmarks, machines without Chromium). HTML pages get route
+    # "browser-skipped" and a verdict from the static rules over the served HTML alone.
+    enabled: bool = True
+    args: list[str] = Field(default_factory=list)  # extra Chromium flags
+    user_agent: str = ""  # empty: crawl.user_agent
+    locale: str = "en-US"
+    timezone: str = "America/New_York"
+    viewport_width: int = Field(default=1366, ge=320, le=4096)
+    viewport_height: int = Field(default=768, ge=240, le=4096)
+    settle_time: Duration = timedelta(milliseconds=800)  # quiet after load (and clock steps)
+    interact: bool = True  # fill payment and login fields with test data, to make skimmers act
+    max_dialogs: int = Field(default=20, ge=1)  # more: "alert() loop", the page is an error
+    max_popups: int = Field(default=10, ge=1)  # more: "popup storm", the page is an error
+    max_requests: int = Field(default=1000, ge=10)  # request-log entries kept per page
+    max_scan_body: Size = 2 * 1024**2  # a script or document body kept for the rules
+    max_scan_total: Size = 16 * 1024**2  # all bodies kept per page
+    max_dom: Size = 4 * 1024**2
+    screenshot: bool = True
+
+
+class CrawlConfig(Section):
+    concurrency: int = Field(default=32, ge=1, le=1024)
+    per_domain: int = Field(default=2, ge=1, le=64)
+    download_timeout: Duration = timedelta(seconds=20)
+    max_body: Size = 10 * 1024**2
+    max_redirects: int = Field(default=10, ge=0, le=50)
+    retries: int = Field(default=2, ge=0, le=10)
+    batch_size: int = Field(default=500, ge=1)
+    user_agent: str = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+    )
+    # SEO cloaking: an HTML page is fetched again as a search engine's crawler and as a
+    # visitor coming from a search results page, and compared with the plain fetch.
+    cloaking_check: bool = True
+    bot_user_agent: str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    search_referer: str = "https://www.google.com/search?q=site"
+    # A URL whose check ended in `error` is due again after this long, up to
+    # max_attempts checks in all; other verdicts are not re-visited by `crawl`
+    # (open incidents are, by `recheck`).
+    error_retry_after: Duration = timedelta(hours=6)
+    max_attempts: int = Field(default=3, ge=1, le=100)
+
+
+class SignaturesConfig(Section):
+    known_bad: str = ""  # a file of known-bad domains and IPs, one a line
+    rules_dir: str = ""  # extra YARA-X rules (*.yar) besides the bundled ones
+    community_rules: list[str] = Field(default_factory=list)  # fiddleitm JSON / IOK folders
+    # What a community-rule match alone makes of a page: third-party rules vary in
+    # quality, so by default they mark a page suspicious and add to the evidence of a
+    # malicious verdict, but never send a notice on their own.
+    community_verdict: Literal["suspicious", "malicious", "ignore"] = "suspicious"
+    # Extra reputable third-party domains (CDNs, analytics, payment) never counted as
+    # "foreign" by the behaviour checks.
+    allow_domains: list[str] = Field(default_factory=list)
+
+
+class EvidenceConfig(Section):
+    dir: str = "evidence"
+    max_blob: Size = 32 * 1024**2
+    keep_clean: bool = True  # keep screenshots and logs of clean pages too (re-check proof)
+
+
+class IngestConfig(Section):
+    max_line: Size = 8192
+    fetch_timeout: Duration = timedelta(seconds=60)
+    fetch_max_bytes: Size = 512 * 1024**2
+    batch_size: int = Field(default=20_000, ge=1)  # records per transaction
+    parallel_after: int = Field(default=50_000, ge=0)  # then a writer process; 0: never
+
+
+class AsnConfig(Section):
+    ipasn_db: str = ""
+    ipasn6_db: str = ""
+    asnames: str = ""
+    # `tocsin asn update`: where RouteViews publishes its RIB dumps, and where to write.
+    routeviews_url: str = "https://archive.routeviews.org/bgpdata"
+    update_dir: str = "asn-data"
+    download_timeout: Duration = timedelta(minutes=10)
+    max_download: Size = 1024**3
+
+
+class RdapConfig(Section):
+    bootstrap_dir: str = ""
+    allow_insecure: bool = False
+    timeout: Duration = timedelta(seconds=15)
+    cache_ttl: Duration = timedelta(days=1)
+    negative_ttl: Duration = timedelta(hours=1)
+    concurrency: int = Field(default=8, ge=1, le=256)
+    rate_per_server: float = Field(default=5.0, gt=0)
+    retries_429: int = Field(default=2, ge=0, le=10)  # in-run retries after a 429
+    max_retry_wait: Duration = timedelta(seconds=10)  # longer Retry-After: defer to a later run
+    max_failures_per_server: int = Field(default=3, ge=1)  # then skip that server this run
+    max_response: Size = 2 * 1024**2
+
+
+class EnrichConfig(Section):
+    rfc2142_guesses: bool = False
+    retry_after: Duration = timedelta(hours=1)
+    # A site fully enriched is looked at again after this long (hosts move, contacts change).
+    refresh_after: Duration = timedelta(days=30)
+    batch_size: int = Field(default=200, ge=1)
+    dns_concurrency: int = Field(default=16, ge=1, le=256)
+    max_ips: int = Field(default=4, ge=1, le=32)  # addresses per site looked up in RDAP
+    securitytxt: bool = True
+    securitytxt_max_bytes: Size = 32 * 1024
+    securitytxt_timeout: Duration = timedelta(seconds=10)
+    securitytxt_concurrency: int = Field(default=64, ge=1, le=1024)  # requests in flight
+    in_crawl: bool = True  # the crawl's item pipeline enriches sites right after confirmation
+    # The contact ladder: level N notifies the roles listed at position N-1.
+    ladder: list[list[Literal["owner", "hosting", "registrar", "cert"]]] = Field(
+        default_factory=lambda: [["hosting", "owner"], ["registrar"], ["cert"]]
+    )
+    # Extra CDN / shared-hosting patterns (a JSON file like enrich/data/providers.json).
+    providers_file: str = ""
+    # More sites than this on one address marks it as shared hosting.
+    shared_hosting_sites: int = Field(default=20, ge=2)
+    default_language: str = "en"
+
+
+class NotifyConfig(Section):
+    mode: Literal["outbox", "smtp"] = "outbox"
+    outbox_dir: str = "outbox"
+    from_addr: str = ""
+    batch_cap: int = Field(default=500, ge=1)
+    max_evidence_age: Duration = timedelta(hours=12)
+    html: bool = False
+    rate_per_day: int = Field(default=20, ge=0)  # messages per recipient per day; 0: no limit
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+    dkim_key_file: str = ""
+    # Who we are in From, X-ARF reporter/sender, and the reply address (plus-addressed
+    # with the ticket id, e.g. abuse+TCS-7K3M-9QXP@example.org); empty: from_addr.
+    org_name: str = "tocsin"
+    reply_to: str = ""
+    # The relay-acceptance journal of smtp mode: "begin" before DATA, "accepted" after
+    # the relay's 250, so a crash between sending and marking is reconciled, not re-sent.
+    journal: str = "notify-journal.log"
+    sending_timeout: Duration = timedelta(hours=1)  # a "sending" row of another host is stale
+    retry_base: Duration = timedelta(minutes=5)  # 4xx / refused: back off, doubling
+    retry_max: Duration = timedelta(hours=6)
+    max_attempts: int = Field(default=12, ge=1)
+    send_batch: int = Field(default=20, ge=1, le=1000)  # notices claimed per transaction
+    compose_batch: int = Field(default=50, ge=1, le=5000)  # recipients per transaction
+    max_evidence_lines: int = Field(default=10, ge=1, le=100)
+    portal_ttl: Duration = timedelta(days=90)
+    # Per-ASN digest subscriptions, "ASN=email" (e.g. "64500=noc@example.net").
+    digest_subscribers: list[str] = Field(default_factory=list)
+    # `tocsin inbox` without a PATH reads this IMAP mailbox.
+    imap_host: str = ""
+    imap_port: int = Field(default=993, ge=1, le=65535)
+    imap_ssl: bool = True
+    imap_username: str = ""
+    imap_password: str = ""
+    imap_folder: str = "INBOX"
+
+
+class SmtpConfig(Section):
+    host: str = "localhost"
+    port: int = Field(default=25, ge=1, le=65535)
+    starttls: bool = False
+    ssl: bool = False
+    username: str = ""
+    password: str = ""
+    timeout: Duration = timedelta(seconds=30)
+    verify: bool = True  # check the relay's TLS certificate
+    ca_file: str = ""  # extra CA bundle for the relay (e.g. a private relay's own CA)
+
+
+class EscalationConfig(Section):
+    grace: Duration = timedelta(days=3)
+    recheck_after: list[Duration] = Field(
+        default_factory=lambda: [parse_duration(d) for d in ("1d", "2d", "4d", "8d", "16d")]
+    )
+    cert_contacts: str = ""
+
+
+class SuppressConfig(Section):
+    # Domains never reported (a site on them or a subdomain is skipped).
+    allowlist_domains: list[str] = Field(default_factory=list)
+    # Opt-outs: "email" (everything) or "email:type", where type is a family id
+    # (e.g. "phishing") or an X-ARF type ("malware", "phishing", "remote_compromise").
+    optout: list[str] = Field(default_factory=list)
+
+
+class BoardConfig(Section):
+    base_url: str = "http://127.0.0.1:8080"
+    token: str = ""
+    secret: str = ""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+class Config(Section):
+    """The whole configuration; one attribute per TOML table."""
+
+    database: DatabaseConfig = DatabaseConfig()
+    network: NetworkConfig = NetworkConfig()
+    browser: BrowserConfig = BrowserConfig()
+    crawl: CrawlConfig = CrawlConfig()
+    signatures: SignaturesConfig = SignaturesConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
+    ingest: IngestConfig = IngestConfig()
+    asn: AsnConfig = AsnConfig()
+    rdap: RdapConfig = RdapConfig()
+    enrich: EnrichConfig = EnrichConfig()
+    notify: NotifyConfig = NotifyConfig()
+    smtp: SmtpConfig = SmtpConfig()
+    escalation: EscalationConfig = EscalationConfig()
+    suppress: SuppressConfig = SuppressConfig()
+    board: BoardConfig = BoardConfig()
+
+
+def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Collect ``TOCSIN_<TABLE>_<KEY>`` variables for keys that exist.
+
+    Matching is driven by the model, not by splitting on ``_``, because keys such
+    as ``allow_private`` contain the separator themselves. Returns the overrides
+    and, for error messages, which variable set which key.
+    """
+    overrides: dict[str, dict[str, Any]] = {}
+    origin: dict[str, str] = {}
+    for table, field in Config.model_fields.items():
+        section_model = field.annotation
+        for key, key_field in section_model.model_fields.items():
+            var = f"TOCSIN_{table}_{key}".upper()
+            if var not in environ:
+                continue
+            raw = environ[var]
+            value: Any = raw
+            if getattr(key_field.annotation, "__origin__", None) is list:
+                stripped = raw.strip()
+                if stripped.startswith("["):
+                    try:
+                        value = json.loads(stripped)
+                    except json.JSONDecodeError:
+                        raise ConfigError(
+                            f"{table}.{key}", f"{var} is not a JSON list: {raw!r}"
+                        ) from None
+                else:
+                    value = [part.strip() for part in stripped.split(",") if part.strip()]
+            overrides.setdefault(table, {})[key] = value
+            origin[f"{table}.{key}"] = var
+    return overrides, origin
+
+
+def _explain(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    got = error.get("input")
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "value_error":
+        return str(error.get("ctx", {}).get("error", error.get("msg")))
+    expected = {
+        "bool_parsing": "expected true or false",
+        "bool_type": "expected true or false",
+        "int_parsing": "expected an integer",
+        "int_type": "expected an integer",
+        "float_parsing": "expected a number",
+        "string_type": "expected a string",
+        "list_type": "expected a list",
+        "literal_error": f"expected one of {error.get('ctx', {}).get('expected', '')}",
+        "model_type": "expected a table",
+        "dict_type": "expected a table",
+    }.get(kind, error.get("msg", "invalid value"))
+    return f"{expected}, got {got!r}"
+
+
+def resolve_path(explicit: str | None, environ: dict[str, str] | None = None) -> Path | None:
+    """``--config``, else ``$TOCSIN_CONFIG``, else ``./tocsin.toml`` when present."""
+    environ = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit)
+    if environ.get("TOCSIN_CONFIG"):
+        return Path(environ["TOCSIN_CONFIG"])
+    default = Path("tocsin.toml")
+    return default if default.is_file() else None
+
+
+def load(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Read the TOML file (if any), apply the environment, validate, or raise ConfigError."""
+    environ = dict(os.environ if environ is None else environ)
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError("--config", f"no such file: {path}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+    overrides, origin = _env_overrides(environ)
+    for table, values in overrides.items():
+        if not isinstance(data.get(table, {}), dict):
+            raise ConfigError(table, "expected a table")
+        data.setdefault(table, {}).update(values)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"] if not isinstance(part, int))
+        problem = _explain(first)
+        if key in origin:
+            problem += f" (from {origin[key]})"
+        raise ConfigError(key, problem) from None

@@ -1,0 +1,111 @@
+"""A throwaway certificate authority and one server certificate for every sandbox name.
+
+tocsin ignores TLS errors when crawling (attackers' certificates are often
+bad), but a client that wants to verify can trust :attr:`Certs.ca_path`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+
+@dataclass(frozen=True)
+class Certs:
+    ca_path: Path
+    cert_path: Path
+    key_path: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.cert_path, self.key_path)
+        return ctx
+
+    def client_context(self) -> ssl.SSLContext:
+        """A context that verifies against the sandbox CA (for tests)."""
+        return ssl.create_default_context(cafile=str(self.ca_path))
+
+
+def make_certs(folder: Path, names: list[str], ips: list[str]) -> Certs:
+    """Create the CA and a leaf certificate for ``names`` and ``ips`` under ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    # The validity window is wall-clock by nature: TLS clients check it against the real time.
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    later = now + dt.timedelta(days=3650)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "tocsin sandbox"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "tocsin sandbox throwaway CA"),
+        ]
+    )
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(later)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    alt: list[x509.GeneralName] = [x509.DNSName(n) for n in sorted(set(names))]
+    alt += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in sorted(set(ips))]
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tocsin sandbox")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(later)
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    certs = Certs(folder / "ca.pem", folder / "server.pem", folder / "server.key")
+    certs.ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    certs.cert_path.write_bytes(
+        leaf.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
+    )
+    certs.key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    certs.key_path.chmod(0o600)
+    return certs

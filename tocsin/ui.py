@@ -1,0 +1,72 @@
+"""What users see: progress bars on long work and a summary table at the end.
+
+Progress goes to stderr so that stdout stays clean for ``--json`` and exports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+class Bar:
+    """A handle on one progress task; ``advance`` and ``total`` may change as work is found."""
+
+    def __init__(self, progress: Progress | None, task: Any) -> None:
+        self._progress = progress
+        self._task = task
+
+    def advance(self, n: float = 1) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, n)
+
+    def update(self, **kwargs: Any) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, **kwargs)
+
+
+@contextmanager
+def progress(description: str, total: float | None = None, *, quiet: bool = False) -> Iterator[Bar]:
+    """A progress bar on stderr; a no-op when quiet or not on a terminal."""
+    if quiet or not err.is_terminal:
+        yield Bar(None, None)
+        return
+    columns = [
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task(description, total=total)
+        yield Bar(bar, task)
+
+
+def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    """A summary table; right-aligns the columns whose values are numbers."""
+    rows = [list(r) for r in rows]
+    result = Table(title=title, title_justify="left")
+    for i, name in enumerate(columns):
+        numeric = bool(rows) and all(isinstance(r[i], int | float) for r in rows)
+        result.add_column(name, justify="right" if numeric else "left")
+    for row in rows:
+        result.add_row(*("" if v is None else str(v) for v in row))
+    return result
