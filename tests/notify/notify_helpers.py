@@ -234,6 +234,9 @@ class SandboxMail:
     def script(self, recipient: str, *replies: str, repeat_last: bool = False) -> None:
         self.sandbox.smtp.script(recipient, *replies, repeat_last=repeat_last)
 
+    def hold_data(self, concurrent: int) -> None:
+        self.sandbox.smtp.hold_data(concurrent)
+
     def tables(self, mode: str = "plain") -> dict[str, dict[str, Any]]:
         smtp = dict(self.sandbox.smtp.config(mode))
         smtp.update(timeout="10s", ca_file=str(self.sandbox.certs.ca_path))

@@ -25,6 +25,9 @@ def test_concurrent_notifiers_send_each_notice_once(
     tables = smtp.tables()
     tables["notify"].update(compose_batch=2, send_batch=2)
     cli = tocsin_cli(tmp_path, db.url, **tables)
+    # The relay holds the first DATA until a second notifier is also sending, so
+    # the run below cannot pass by one process finishing before the others start.
+    smtp.hold_data(concurrent=2)
 
     # The case is four on PostgreSQL; SQLite (BEGIN IMMEDIATE) gets two.
     runs = [cli.start("notify") for _ in range(2 if db.is_sqlite else 4)]

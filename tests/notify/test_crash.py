@@ -62,8 +62,6 @@ def test_smtp_killed_at_each_point(
     state_after: str,
     delivered: int,
 ) -> None:
-    if not db.is_sqlite and fault != "after-send":
-        pytest.skip("engine-independent path; PostgreSQL runs the after-send case")
     _one_incident(seed)
     cli = tocsin_cli(tmp_path, db.url, **smtp.tables())
     crashed = cli("notify", env={"TOCSIN_FAULT": fault})

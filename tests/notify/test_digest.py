@@ -6,7 +6,6 @@ import csv
 import io
 from pathlib import Path
 
-import pytest
 from notify_helpers import DAY, T0, Seed, make_app, outbox_messages, parts, tocsin_cli
 
 from notifier import digest
@@ -14,8 +13,6 @@ from store.db import Database
 
 
 def test_asn_digest_as_csv_text_and_mail(db: Database, seed: Seed, tmp_path: Path) -> None:
-    if not db.is_sqlite:
-        pytest.skip("the CLI run is engine-independent; test_digest_rows runs on both")
     hosting = seed.contact("abuse@host.example")
     seed.incident("a.example.com", ladder=[(hosting, 1)], asn=64500, ip="127.10.1.5")
     seed.incident(

@@ -15,6 +15,7 @@ the subject, or an out-of-office auto-reply into :attr:`SmtpServer.maildir`
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import mailbox
@@ -108,6 +109,8 @@ class SmtpServer:
         self.attempts: list[_Attempt] = []
         self._lock = threading.Lock()
         self._servers: list[Any] = []
+        self._hold: tuple[int, float] | None = None
+        self._waiting = 0
 
     # ------------------------------------------------------------------ public helpers
 
@@ -138,6 +141,32 @@ class SmtpServer:
         with self._lock:
             self._scripts[recipient.lower()] = _Script(list(replies), repeat_last)
 
+    def hold_data(self, concurrent: int, timeout: float = 8.0) -> None:
+        """Hold each DATA reply until ``concurrent`` clients are in DATA at once.
+
+        Concurrency tests use it to prove several senders really overlapped,
+        however fast the first one would otherwise finish alone. After
+        ``timeout`` seconds a held client is let through regardless.
+        """
+        with self._lock:
+            self._hold = (concurrent, timeout)
+            self._waiting = 0
+
+    async def wait_for_peers(self) -> None:
+        with self._lock:
+            hold = self._hold
+            self._waiting += 1
+        if hold is None:
+            return
+        concurrent, timeout = hold
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._waiting >= concurrent:
+                    self._hold = None  # released: the overlap happened
+                    return
+            await asyncio.sleep(0.02)
+
     def config(self, mode: str = "plain") -> dict[str, Any]:
         """The ``[smtp]`` table for one listener: plain, starttls or ssl."""
         table: dict[str, Any] = {"host": ADDRESSES[mode], "port": self.ports[mode]}
@@ -155,6 +184,8 @@ class SmtpServer:
             self._messages.clear()
             self._scripts.clear()
             self.attempts.clear()
+            self._hold = None
+            self._waiting = 0
         for key in list(self.maildir.keys()):
             self.maildir.discard(key)
 
@@ -278,6 +309,7 @@ class _Handler:
         return reply
 
     async def handle_DATA(self, server, session, envelope):
+        await self.store.wait_for_peers()
         self.store.deliver(envelope, session, self.mode, dict(self.actions))
         self.actions = {}
         return "250 2.0.0 Ok: queued"
