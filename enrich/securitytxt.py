@@ -1,9 +1,11 @@
 """security.txt (RFC 9116): the site owner's own answer to "whom do I tell?".
 
-Fetching happens through the SSRF-guarded Scrapy fetcher
-(``crawler/spiders/securitytxt.py``); this module only decides where to look
-and reads the bytes with ``sectxt.Parser`` (never sectxt's own fetcher, which
-calls ``requests`` directly, past the guard). Expiry is judged against the
+Fetching happens through an SSRF-guarded fetcher (``enrich/fetch.py`` for
+``tocsin enrich``, the crawl's engine in the item pipeline); this module decides
+where to look (:func:`candidate_urls`), walks the candidates and redirects
+(:class:`Walk`, shared by every fetcher) and reads the bytes with
+``sectxt.Parser`` (never sectxt's own fetcher, which calls ``requests``
+directly, past the guard). Expiry is judged against the
 run's clock (``--now``), not sectxt's wall clock, and an expired file is
 ignored, as the RFC says.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import dateutil.parser
 from sectxt import Parser
@@ -22,6 +24,7 @@ from enrich.rdap import clean_email
 
 PATHS = ("/.well-known/security.txt", "/security.txt")
 MAX_CONTACTS = 5
+MAX_HOPS = 3  # redirects followed per candidate, each one a new, guarded request
 
 
 def candidate_urls(host: str, origins: list[str] | tuple[str, ...] = ()) -> list[str]:
@@ -146,3 +149,71 @@ class Fetched:
     url: str = ""
     body: bytes = b""
     detail: str = ""
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+class Walk:
+    """One site's way through its candidate URLs, whatever does the fetching.
+
+    The fetcher asks for a URL, fetches it through the guard (each redirect hop
+    is a new URL handed back here, so a new guarded request) and reports the
+    answer or the failure. Every origin that fails at the connection level
+    (refused, TLS, DNS, blocked, timeout) is skipped for its other path. The
+    end is ``found``; ``absent`` when some origin answered and none had a
+    security.txt; ``error`` when no origin answered at all (only timeouts), so
+    a later run looks again.
+    """
+
+    def __init__(
+        self, site_id: int, urls: list[str] | tuple[str, ...], *, max_bytes: int, timeout: float
+    ) -> None:
+        self.site_id = site_id
+        self.urls = list(urls)
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+        self.index = -1
+        self.hops = 0
+        self.dead: set[str] = set()
+        self.answered = False
+        self.errors: list[str] = []
+
+    def first_url(self) -> str | Fetched:
+        return self._next_url()
+
+    def _next_url(self) -> str | Fetched:
+        self.hops = 0
+        while True:
+            self.index += 1
+            if self.index >= len(self.urls):
+                if self.answered:
+                    return Fetched("absent", detail="; ".join(self.errors[-3:]))
+                return Fetched("error", detail="; ".join(self.errors[-3:]) or "no answer")
+            url = self.urls[self.index]
+            if _origin(url) not in self.dead:
+                return url
+
+    def answer(self, url: str, status: int, location: str | None, body: bytes) -> str | Fetched:
+        """An HTTP answer from ``url``: a redirect to follow, the file, or the next candidate."""
+        self.answered = True
+        if 300 <= status < 400 and self.hops < MAX_HOPS and location:
+            target = urljoin(url, location.strip())
+            if urlsplit(target).scheme in ("http", "https"):
+                self.hops += 1
+                return target
+        if status == 200 and looks_like_securitytxt(body[: self.max_bytes]):
+            return Fetched("found", url=url, body=body[: self.max_bytes])
+        self.errors.append(f"{url}: HTTP {status}")
+        return self._next_url()
+
+    def failure(self, url: str, reason: str, *, timed_out: bool) -> str | Fetched:
+        """No answer from ``url``: its origin is skipped from now on."""
+        origin = _origin(url)
+        self.dead.add(origin)
+        if not timed_out:
+            self.answered = True  # refused, TLS, DNS, blocked: a definite "not here"
+        self.errors.append(f"{origin}: {reason}")
+        return self._next_url()

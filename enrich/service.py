@@ -65,7 +65,7 @@ log = logging.getLogger(__name__)
 SecurityTxtFetcher = Callable[[list[tuple[int, str, list[str]]]], dict[int, Fetched]]
 
 MAX_BACKOFF = timedelta(days=1)
-PREFETCH = 5000  # sites whose security.txt one spider run fetches
+PREFETCH = 1000  # sites whose security.txt one fetcher call fetches
 _TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)  # the bundled PSL, offline
 
 
@@ -245,17 +245,23 @@ class Enricher:
         self.cache.load()
         size = self.config.enrich.batch_size
         with ThreadPoolExecutor(1, thread_name_prefix="securitytxt") as pool:
-            for big in range(0, len(site_ids), PREFETCH):
-                group = list(site_ids[big : big + PREFETCH])
-                # One spider run for many sites (its start-up is paid once), fetching while
-                # this thread does DNS and RDAP; each batch waits for it before writing.
-                fetched = pool.submit(self._prefetch_securitytxt, group)
-                for start in range(0, len(group), size):
-                    batch = group[start : start + size]
-                    for report in self.enrich_batch(batch, securitytxt=fetched):
-                        summary.add(report)
-                    if on_batch:
-                        on_batch(len(batch))
+            # Every group's fetch is queued now: the worker fetches them in order while this
+            # thread does DNS, RDAP and writing, and each batch waits only for its own group.
+            groups = [
+                list(site_ids[big : big + PREFETCH]) for big in range(0, len(site_ids), PREFETCH)
+            ]
+            fetches = [pool.submit(self._prefetch_securitytxt, group) for group in groups]
+            try:
+                for group, fetched in zip(groups, fetches, strict=True):
+                    for start in range(0, len(group), size):
+                        batch = group[start : start + size]
+                        for report in self.enrich_batch(batch, securitytxt=fetched):
+                            summary.add(report)
+                        if on_batch:
+                            on_batch(len(batch))
+            finally:
+                for fetched in fetches:
+                    fetched.cancel()
         summary.seconds = self.seconds
         summary.rdap_queries = self.rdap_queries
         summary.rdap_hits = self.cache.hits
@@ -968,12 +974,12 @@ def enrich_sites(
     The notifier calls this for a site that moved host: DNS is resolved afresh,
     the new network's abuse desk replaces the old one, and the open incidents'
     ladders are rebuilt (rungs of the old host are removed). security.txt is
-    fetched through the guarded Scrapy spider unless another fetcher is given.
+    fetched through the guarded asyncio fetcher unless another fetcher is given.
     """
     if fetch_securitytxt is None and app.config.enrich.securitytxt:
-        from enrich.fetch import spider_fetcher
+        from enrich.fetch import guarded_fetcher
 
-        fetch_securitytxt = spider_fetcher(app)
+        fetch_securitytxt = guarded_fetcher(app)
     enricher = Enricher(app.config, app.db, app.clock.now(), fetch_securitytxt=fetch_securitytxt)
     if site_ids is None:
         with app.db.session() as session:

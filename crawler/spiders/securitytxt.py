@@ -8,52 +8,28 @@ and redirects (at most three) are followed by hand, so each hop is a new,
 checked request. Parsing is not done here: the bytes go to
 :mod:`enrich.securitytxt`.
 
-Run by :func:`enrich.fetch.fetch_with_spider` (``tocsin enrich``); the item
-pipeline drives the same :class:`CandidateWalk` through the running engine.
+The walk itself is :class:`enrich.securitytxt.Walk`, shared with the lean
+asyncio fetcher that ``tocsin enrich`` uses (``enrich/fetch.py``); the item
+pipeline drives :class:`CandidateWalk` through the running crawl's engine, and
+:func:`enrich.fetch.spider_fetcher` runs this spider.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 from scrapy import Request, Spider
 from scrapy.http import Response
 from twisted.internet.error import TCPTimedOutError, TimeoutError
 
-from enrich.securitytxt import Fetched, looks_like_securitytxt
+from enrich.securitytxt import Fetched, Walk
 
-MAX_HOPS = 3
 _TIMEOUTS = (TimeoutError, TCPTimedOutError)
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-class CandidateWalk:
-    """One site's way through its candidate URLs; the same logic for spider and pipeline.
-
-    Every origin that fails at the connection level (refused, TLS, DNS, blocked,
-    timeout) is skipped for its other path. The end is ``found``; ``absent``
-    when some origin answered and none had a security.txt; ``error`` when no
-    origin answered at all (only timeouts), so a later run looks again.
-    """
-
-    def __init__(
-        self, site_id: int, urls: Iterable[str], *, max_bytes: int, timeout: float
-    ) -> None:
-        self.site_id = site_id
-        self.urls = list(urls)
-        self.max_bytes = max_bytes
-        self.timeout = timeout
-        self.index = -1
-        self.hops = 0
-        self.dead: set[str] = set()
-        self.answered = False
-        self.errors: list[str] = []
+class CandidateWalk(Walk):
+    """:class:`enrich.securitytxt.Walk` speaking Scrapy requests and responses."""
 
     def request(self, url: str) -> Request:
         return Request(
@@ -72,43 +48,27 @@ class CandidateWalk:
             cookies={},
         )
 
-    def first(self) -> Request | Fetched:
-        return self._next()
+    def _step(self, step: str | Fetched) -> Request | Fetched:
+        return step if isinstance(step, Fetched) else self.request(step)
 
-    def _next(self) -> Request | Fetched:
-        self.hops = 0
-        while True:
-            self.index += 1
-            if self.index >= len(self.urls):
-                if self.answered:
-                    return Fetched("absent", detail="; ".join(self.errors[-3:]))
-                return Fetched("error", detail="; ".join(self.errors[-3:]) or "no answer")
-            url = self.urls[self.index]
-            if _origin(url) not in self.dead:
-                return self.request(url)
+    def first(self) -> Request | Fetched:
+        return self._step(self.first_url())
 
     def on_response(self, response: Response) -> Request | Fetched:
-        self.answered = True
-        status = response.status
-        if 300 <= status < 400 and self.hops < MAX_HOPS:
-            location = response.headers.get(b"Location")
-            if location:
-                target = urljoin(response.url, location.decode("latin-1").strip())
-                if urlsplit(target).scheme in ("http", "https"):
-                    self.hops += 1
-                    return self.request(target)
-        if status == 200 and looks_like_securitytxt(response.body[: self.max_bytes]):
-            return Fetched("found", url=response.url, body=response.body[: self.max_bytes])
-        self.errors.append(f"{response.url}: HTTP {status}")
-        return self._next()
+        location = response.headers.get(b"Location")
+        return self._step(
+            self.answer(
+                response.url,
+                response.status,
+                location.decode("latin-1") if location else None,
+                response.body,
+            )
+        )
 
     def on_failure(self, url: str, exc: BaseException) -> Request | Fetched:
-        origin = _origin(url)
-        self.dead.add(origin)
-        if not isinstance(exc, _TIMEOUTS):
-            self.answered = True  # refused, TLS, DNS, blocked: a definite "not here"
-        self.errors.append(f"{origin}: {exc.__class__.__name__}")
-        return self._next()
+        return self._step(
+            self.failure(url, exc.__class__.__name__, timed_out=isinstance(exc, _TIMEOUTS))
+        )
 
 
 class SecurityTxtSpider(Spider):
