@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 from store import migrate
 from store.db import Database
 from store.models import Base
+from tocsin.sandbox.core import to_toml
 
 if TYPE_CHECKING:
     from tocsin.sandbox import Sandbox
@@ -94,22 +95,7 @@ def db(db_url: str) -> Iterator[Database]:
 
 def write_config(path: Path, tables: dict[str, dict[str, object]]) -> Path:
     """Write a TOML configuration file from nested dicts (strings, numbers, bools, lists)."""
-
-    def value(v: object) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, int | float):
-            return str(v)
-        if isinstance(v, list | tuple):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-    lines = []
-    for table, keys in tables.items():
-        lines.append(f"[{table}]")
-        lines.extend(f"{k} = {value(v)}" for k, v in keys.items())
-        lines.append("")
-    path.write_text("\n".join(lines), encoding="utf-8")
+    path.write_text(to_toml(tables), encoding="utf-8")
     return path
 
 

@@ -28,6 +28,7 @@ from store.models import Campaign, Check, Contact, Incident, Recipient, Site, Ur
 from tocsin.app import App
 from tocsin.clock import Clock
 from tocsin.config import Config
+from tocsin.sandbox.core import to_toml
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -290,24 +291,6 @@ class ScriptedCrawler:
                     record_malicious(s, site=site, campaign=camp, url=url, check=check, now=now)
 
 
-def _toml(tables: dict[str, dict[str, Any]]) -> str:
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, int | float):
-            return str(v)
-        if isinstance(v, list | tuple):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-    lines = []
-    for table, keys in tables.items():
-        lines.append(f"[{table}]")
-        lines.extend(f"{k} = {value(v)}" for k, v in keys.items())
-        lines.append("")
-    return "\n".join(lines)
-
-
 @dataclass
 class Tocsin:
     """``python -m tocsin --config ...`` in a subprocess, as an operator runs it."""
@@ -362,7 +345,7 @@ def tocsin_cli(tmp_path: Path, db_url: str, **tables: dict[str, Any]) -> Tocsin:
     for table, keys in tables.items():
         data.setdefault(table, {}).update(keys)
     path = tmp_path / "tocsin.toml"
-    path.write_text(_toml(data), encoding="utf-8")
+    path.write_text(to_toml(data), encoding="utf-8")
     return Tocsin(tmp_path, path)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import Any
 
 import click
 from rich.markup import escape
@@ -14,20 +16,34 @@ from tocsin.errors import UsageError
 from tocsin.ui import Bar, err, out, progress, table
 
 
+def feed_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """SOURCE... and the options that say how to read them (shared with ``tocsin run``)."""
+    for decorator in reversed(
+        (
+            click.argument("sources", nargs=-1, required=True, metavar="SOURCE..."),
+            click.option(
+                "--format",
+                "fmt",
+                type=click.Choice(("auto", *FORMATS)),
+                default="auto",
+                show_default=True,
+                help="The feed format; auto detects it from each source's content.",
+            ),
+            click.option(
+                "--source",
+                "source_name",
+                metavar="NAME",
+                help="The feed's name (default: by format).",
+            ),
+            click.option("--campaign", metavar="NAME", help="Tag every URL with this campaign."),
+        )
+    ):
+        func = decorator(func)
+    return func
+
+
 @click.command(name="ingest")
-@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("auto", *FORMATS)),
-    default="auto",
-    show_default=True,
-    help="The feed format; auto detects it from each source's content.",
-)
-@click.option(
-    "--source", "source_name", metavar="NAME", help="The feed's name (default: by format)."
-)
-@click.option("--campaign", metavar="NAME", help="Tag every URL with this campaign.")
+@feed_options
 @pass_app
 def command(
     app: App, sources: tuple[str, ...], fmt: str, source_name: str | None, campaign: str | None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import click
 
-from ingest import FORMATS
 from tocsin.app import App
 from tocsin.cli import crawl, enrich, ingest, notify
 from tocsin.cli._common import pass_app
@@ -19,17 +18,7 @@ from tocsin.ui import out
 
 
 @click.command(name="run")
-@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("auto", *FORMATS)),
-    default="auto",
-    show_default=True,
-    help="The feed format (as for `tocsin ingest`).",
-)
-@click.option("--source", "source_name", metavar="NAME", help="The feed's name.")
-@click.option("--campaign", metavar="NAME", help="Tag every URL with this campaign.")
+@ingest.feed_options
 @click.option("--dry-run", is_flag=True, help="Stop before sending: print what would be sent.")
 @click.pass_context
 @pass_app
