@@ -17,6 +17,7 @@ from typing import Any
 
 from pyasn.pyasn_radix import Radix
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -199,6 +200,24 @@ class RdapCacheStore:
 
     @staticmethod
     def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
+        """One INSERT ... ON CONFLICT (key) DO UPDATE per chunk on SQLite and PostgreSQL
+        (the per-row ORM path with a savepoint each cost more than the RDAP queries)."""
+        dialect = session.get_bind().dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            module = sqlite if dialect == "sqlite" else postgresql
+            table = RdapCache.__table__
+            for start in range(0, len(rows), 500):
+                statement = module.insert(table).values(rows[start : start + 500])
+                statement = statement.on_conflict_do_update(
+                    index_elements=[table.c.key],
+                    set_={
+                        name: statement.excluded[name]
+                        for name in ("kind", "server", "negative", "data", "fetched_at",
+                                     "expires_at")
+                    },
+                )  # fmt: skip
+                session.execute(statement)
+            return
         existing = {
             entry.key: entry
             for entry in session.scalars(

@@ -22,11 +22,12 @@ Entry points:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -191,6 +192,9 @@ class Enricher:
         self.rdap_queries = 0
         self.seconds: Counter[str] = Counter()
         self._shared_counts: Counter[str] | None = None
+        # Inside run(): one event loop and one RDAP client (its keep-alive pool) for every batch.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._rdap_client: RdapClient | None = None
 
     @cached_property
     def asndb(self) -> AsnDb:
@@ -243,13 +247,34 @@ class Enricher:
     ) -> EnrichSummary:
         summary = EnrichSummary()
         self.cache.load()
+        self._loop = asyncio.new_event_loop()
+        self._rdap_client = RdapClient(self.config.rdap, clock=lambda: self.now)
+        try:
+            self._loop.run_until_complete(self._rdap_client.__aenter__())
+            self._run_batches(site_ids, summary, on_batch)
+        finally:
+            self._loop.run_until_complete(self._rdap_client.__aexit__(None, None, None))
+            self._loop.close()
+            self._loop = self._rdap_client = None
+        summary.seconds = self.seconds
+        summary.rdap_queries = self.rdap_queries
+        summary.rdap_hits = self.cache.hits
+        summary.rdap_misses = self.cache.misses
+        with self.db.session() as session:
+            self._count_contacts(session, site_ids, summary)
+        return summary
+
+    def _run_batches(
+        self,
+        site_ids: Sequence[int],
+        summary: EnrichSummary,
+        on_batch: Callable[[int], None] | None,
+    ) -> None:
         size = self.config.enrich.batch_size
+        groups = [list(site_ids[i : i + PREFETCH]) for i in range(0, len(site_ids), PREFETCH)]
         with ThreadPoolExecutor(1, thread_name_prefix="securitytxt") as pool:
             # Every group's fetch is queued now: the worker fetches them in order while this
             # thread does DNS, RDAP and writing, and each batch waits only for its own group.
-            groups = [
-                list(site_ids[big : big + PREFETCH]) for big in range(0, len(site_ids), PREFETCH)
-            ]
             fetches = [pool.submit(self._prefetch_securitytxt, group) for group in groups]
             try:
                 for group, fetched in zip(groups, fetches, strict=True):
@@ -262,13 +287,6 @@ class Enricher:
             finally:
                 for fetched in fetches:
                     fetched.cancel()
-        summary.seconds = self.seconds
-        summary.rdap_queries = self.rdap_queries
-        summary.rdap_hits = self.cache.hits
-        summary.rdap_misses = self.cache.misses
-        with self.db.session() as session:
-            self._count_contacts(session, site_ids, summary)
-        return summary
 
     def set_now(self, now: datetime) -> None:
         """Move this run's clock (a long-lived enricher, as in the crawl's pipeline)."""
@@ -303,7 +321,7 @@ class Enricher:
         for phase, step in (
             ("dns", lambda: self._resolve(facts)),
             ("asn", lambda: self._lookup_asn(facts)),
-            ("rdap", lambda: asyncio.run(self._rdap(facts))),
+            ("rdap", lambda: self._run_async(self._rdap(facts))),
             ("security.txt", lambda: self._securitytxt(facts, securitytxt)),
         ):
             started = time.perf_counter()
@@ -354,6 +372,21 @@ class Enricher:
             for address in fact.ips:
                 fact.asn[address] = self.asndb.lookup(address)
 
+    def _run_async(self, coro: Coroutine[Any, Any, None]) -> None:
+        if self._loop is not None:
+            self._loop.run_until_complete(coro)
+        else:
+            asyncio.run(coro)
+
+    @contextlib.asynccontextmanager
+    async def _rdap_session(self) -> AsyncIterator[RdapClient]:
+        """The run's client, or one for this batch alone (the crawl's pipeline)."""
+        if self._rdap_client is not None:
+            yield self._rdap_client
+            return
+        async with RdapClient(self.config.rdap, clock=lambda: self.now) as client:
+            yield client
+
     async def _rdap(self, facts: list[_Facts]) -> None:
         """Networks then domains; one representative per BGP prefix first, so the
         other addresses of a network are answered from the cache."""
@@ -372,7 +405,7 @@ class Enricher:
             group = info.prefix if info and info.prefix else _slash24(address)
             groups.setdefault(group, []).append(address)
         queried: set[str] = set()
-        async with RdapClient(self.config.rdap, clock=lambda: self.now) as client:
+        async with self._rdap_session() as client:
             first = [members[0] for members in groups.values()]
             rest = [a for members in groups.values() for a in members[1:]]
             for wave in (first, rest):
