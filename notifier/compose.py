@@ -7,6 +7,13 @@ each recipient's due items are re-read, filtered by suppression, grouped by
 site, split beyond ``notify.batch_cap``, rendered with their CSV and X-ARF
 reports, and stored as ``queued`` notices with their Message-ID. The unique
 key on ``notice_items`` guarantees no item is queued twice, whatever races.
+
+The work is split in three so that rendering (most of the CPU) can run in
+other processes, outside the write lock: :meth:`Composer.plan` reads what a
+chunk of recipients is due (no writes), :func:`render_plan` turns a plan into
+finished messages (pure: no database), and :meth:`Composer.store` inserts them,
+set-based. A plan rendered outside the lock is stored only if the same inputs
+read again inside the lock are unchanged (see ``notifier.service``).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from notifier import mail, render, tokens, xarf_reports
@@ -34,9 +41,8 @@ from notifier.safety import (
     valid_address,
 )
 from notifier.suppress import Suppression
-from store import eventlog
 from store.incidents import new_public_id
-from store.models import Contact, Notice, NoticeItem
+from store.models import Contact, Event, Notice, NoticeItem, PortalToken
 from tocsin.config import Config
 
 log = logging.getLogger(__name__)
@@ -80,33 +86,129 @@ class _Earlier:
     message_id: str
 
 
+@dataclass(frozen=True)
+class ContactInfo:
+    """What a message needs of its recipient (plain data: it travels to render workers)."""
+
+    id: int
+    email: str
+    role: str
+    name: str | None
+
+
+@dataclass
+class Draft:
+    """One message to render: one part of a recipient's due items."""
+
+    contact: ContactInfo
+    items: list[DueItem]
+    part: int
+    parts: int
+
+
+@dataclass
+class Job:
+    """Everything rendering a chunk needs, and nothing from the database."""
+
+    drafts: list[Draft]
+    views: dict[int, IncidentView]
+    earlier: dict[tuple[int, int], _Earlier]
+    previous: dict[int, list[tuple[str, datetime, int]]]
+
+
+@dataclass
+class Plan:
+    """What a chunk of recipients is due, read in one transaction, not yet stored."""
+
+    contact_ids: list[int]
+    inputs: tuple[Any, ...]  # compared with a fresh read inside the write lock
+    job: Job
+    invalid: list[int] = field(default_factory=list)  # malformed addresses, to suppress
+    stats: ComposeStats = field(default_factory=ComposeStats)
+
+
+@dataclass
+class Prepared:
+    """A finished message, ready to be inserted as a ``queued`` notice."""
+
+    contact_id: int
+    recipient: str
+    role: str
+    kind: str
+    level: int
+    language: str
+    part: int
+    parts: int
+    ticket: str
+    message_id: str
+    subject: str
+    message: bytes
+    token_hash: str
+    items: list[tuple[int, int, int, int]]  # (incident, contact, level, episode)
+    incidents: list[str]  # the incidents' tickets, for the event
+
+
 @dataclass
 class Composer:
-    """Builds notices for a run; caches X-ARF reports per incident across recipients."""
+    """Plans, renders and stores the notices of a run."""
 
     config: Config
     now: datetime
     suppression: Suppression
     stats: ComposeStats = field(default_factory=ComposeStats)
-    _xarf: dict[int, bytes] = field(default_factory=dict)
+    renderer: Renderer | None = None
+
+    def __post_init__(self) -> None:
+        if self.renderer is None:
+            self.renderer = Renderer(self.config, self.now)
 
     def compose(
         self, session: Session, contact_ids: list[int], exclude: set[int] | None = None
-    ) -> list[Notice]:
+    ) -> list[int]:
         """Queue the notices of these (already locked) contacts, in the caller's transaction."""
+        plan = self.plan(session, contact_ids, exclude)
+        assert self.renderer is not None
+        return self.store(session, plan, self.renderer.render(plan.job))
+
+    def inputs(
+        self, session: Session, contact_ids: list[int], exclude: set[int] | None = None
+    ) -> tuple[Any, ...]:
+        """Everything a plan depends on besides the incidents' own text, as comparable data."""
         items = due_items(session, contact_ids, exclude or ())
         if not items:
-            return []
-        contacts = {
-            c.id: c
-            for c in session.scalars(
-                select(Contact).where(Contact.id.in_({i.contact_id for i in items}))
+            return ((), (), {}, {}, {})
+        rows = session.execute(
+            select(
+                Contact.id,
+                Contact.email,
+                Contact.role,
+                Contact.name,
+                Contact.suppressed,
+                Contact.bounced,
+                Contact.optout_types,
             )
-        }
-        views = load_incidents(session, {i.incident_id for i in items})
-        allowance = self.suppression.allowance(session, sorted(contacts), self.now)
+            .where(Contact.id.in_({i.contact_id for i in items}))
+            .order_by(Contact.id)
+        ).all()
+        contacts = tuple((*r[:6], tuple(r[6] or ())) for r in rows)
+        allowance = self.suppression.allowance(session, [c[0] for c in contacts], self.now)
         earlier = _earlier_notices(session, items)
         previous = _previous_notices(session, {i.incident_id for i in items})
+        return (tuple(items), contacts, allowance, earlier, dict(previous))
+
+    def plan(
+        self, session: Session, contact_ids: list[int], exclude: set[int] | None = None
+    ) -> Plan:
+        """Read what these contacts are due and group it into messages; writes nothing."""
+        inputs = self.inputs(session, contact_ids, exclude)
+        items, contact_rows, allowance, earlier, previous = inputs
+        plan = Plan(list(contact_ids), inputs, Job([], {}, earlier, previous))
+        if not items:
+            return plan
+        views = load_incidents(session, {i.incident_id for i in items})
+        plan.job.views = views
+        stats = plan.stats
+        contacts = {c[0]: c for c in contact_rows}
 
         by_contact: dict[int, list[DueItem]] = defaultdict(list)
         for item in items:
@@ -115,53 +217,168 @@ class Composer:
             if view is None or contact is None:
                 continue
             if self.suppression.allowlisted(view.host, view.registered_domain):
-                self.stats.allowlisted += 1
+                stats.allowlisted += 1
                 continue
-            if self.suppression.opted_out(contact, view.family):
-                self.stats.suppressed += 1
+            if self.suppression.opted_out_values(contact[1], contact[4], contact[6], view.family):
+                stats.suppressed += 1
                 continue
             by_contact[item.contact_id].append(item)
 
-        notices: list[Notice] = []
+        cap = self.config.notify.batch_cap
         for contact_id, contact_items in sorted(by_contact.items()):
-            contact = contacts[contact_id]
-            if not valid_address(contact.email):
-                contact.suppressed = True
-                contact.suppress_reason = "malformed address"
-                self.stats.invalid_address += 1
-                log.warning("contact %d has a malformed address; suppressed", contact.id)
+            _, email, role, name, *_ = contacts[contact_id]
+            if not valid_address(email):
+                plan.invalid.append(contact_id)
+                stats.invalid_address += 1
                 continue
             contact_items.sort(key=lambda i: (views[i.incident_id].host, i.incident_id))
-            parts = [
-                contact_items[n : n + self.config.notify.batch_cap]
-                for n in range(0, len(contact_items), self.config.notify.batch_cap)
-            ]
+            parts = [contact_items[n : n + cap] for n in range(0, len(contact_items), cap)]
             allowed = allowance.get(contact_id)
             if allowed is not None and allowed < len(parts):
-                self.stats.rate_limited += sum(len(p) for p in parts[allowed:])
+                stats.rate_limited += sum(len(p) for p in parts[allowed:])
                 parts = parts[:allowed]
             if not parts:
                 continue
-            self.stats.recipients += 1
+            stats.recipients += 1
+            info = ContactInfo(contact_id, email, role, name)
             for number, part in enumerate(parts, start=1):
-                notice = self._queue(
-                    session, contact, part, views, earlier, previous, number, len(parts)
-                )
-                notices.append(notice)
-        return notices
+                plan.job.drafts.append(Draft(info, part, number, len(parts)))
+        return plan
 
-    def _queue(
-        self,
-        session: Session,
-        contact: Contact,
-        items: list[DueItem],
-        views: dict[int, IncidentView],
-        earlier: dict[tuple[int, int], _Earlier],
-        previous: dict[int, list[tuple[str, datetime, int]]],
-        part: int,
-        parts: int,
-    ) -> Notice:
+    def store(self, session: Session, plan: Plan, prepared: list[Prepared]) -> list[int]:
+        """Insert a plan's rendered messages as ``queued`` notices; returns their ids.
+
+        Set-based: one INSERT per table for the whole chunk. The unique key on
+        ``notice_items`` raises IntegrityError if another run queued an item first.
+        """
+        for contact_id in plan.invalid:
+            log.warning("contact %d has a malformed address; suppressed", contact_id)
+        if plan.invalid:
+            session.execute(
+                update(Contact)
+                .where(Contact.id.in_(plan.invalid))
+                .values(suppressed=True, suppress_reason="malformed address"),
+                execution_options={"synchronize_session": False},
+            )
+        stats = self.stats
+        for name in ("recipients", "suppressed", "allowlisted", "rate_limited", "invalid_address"):
+            setattr(stats, name, getattr(stats, name) + getattr(plan.stats, name))
+        if not prepared:
+            return []
+        now = self.now
+        ids = list(
+            session.scalars(
+                insert(Notice).returning(Notice.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "message_id": p.message_id,
+                        "ticket": p.ticket,
+                        "contact_id": p.contact_id,
+                        "recipient": p.recipient,
+                        "role": p.role,
+                        "kind": p.kind,
+                        "level": p.level,
+                        "language": p.language,
+                        "part": p.part,
+                        "parts": p.parts,
+                        "subject": p.subject,
+                        "message": p.message,
+                        "state": "queued",
+                        "attempts": 0,
+                        "created_at": now,
+                    }
+                    for p in prepared
+                ],
+            )
+        )
+        session.execute(
+            insert(NoticeItem),
+            [
+                {
+                    "notice_id": notice_id,
+                    "incident_id": incident_id,
+                    "contact_id": contact_id,
+                    "level": level,
+                    "episode": episode,
+                }
+                for notice_id, p in zip(ids, prepared, strict=True)
+                for incident_id, contact_id, level, episode in p.items
+            ],
+        )
+        expires = now + self.config.notify.portal_ttl
+        session.execute(
+            insert(PortalToken),
+            [
+                {
+                    "contact_id": p.contact_id,
+                    "notice_id": notice_id,
+                    "token_hash": p.token_hash,
+                    "created_at": now,
+                    "expires_at": expires,
+                    "revoked": False,
+                }
+                for notice_id, p in zip(ids, prepared, strict=True)
+            ],
+        )
+        session.execute(
+            insert(Event),
+            [
+                {
+                    "at": now,
+                    "kind": "notice.queued",
+                    "incident_id": None,
+                    "subject_type": "notice",
+                    "subject_id": notice_id,
+                    "actor": "tocsin",
+                    "data": {
+                        "ticket": p.ticket,
+                        "contact_id": p.contact_id,
+                        "notice_kind": p.kind,
+                        "level": p.level,
+                        "items": len(p.items),
+                        "incidents": p.incidents[:50],
+                    },
+                }
+                for notice_id, p in zip(ids, prepared, strict=True)
+            ],
+        )
+        for p in prepared:
+            stats.notices += 1
+            stats.items += len(p.items)
+            stats.preview.append(
+                {
+                    "recipient": p.recipient,
+                    "role": p.role,
+                    "language": p.language,
+                    "kind": p.kind,
+                    "level": p.level,
+                    "items": len(p.items),
+                    "subject": p.subject,
+                    "part": f"{p.part}/{p.parts}",
+                }
+            )
+        return ids
+
+
+class Renderer:
+    """Turns a :class:`Job` into finished messages: no database, so it can run anywhere.
+
+    Caches each incident's X-ARF report for the run (an incident told to several
+    recipients gets one report).
+    """
+
+    def __init__(self, config: Config, now: datetime) -> None:
+        self.config = config
+        self.now = now
+        self._xarf: dict[int, bytes] = {}
+        self._sender = mail.sender_address(config.notify)
+
+    def render(self, job: Job) -> list[Prepared]:
+        return [self._prepare(draft, job) for draft in job.drafts]
+
+    def _prepare(self, draft: Draft, job: Job) -> Prepared:
         notify = self.config.notify
+        contact, items, views, earlier = draft.contact, draft.items, job.views, job.earlier
         ticket = new_public_id()
         language = render.pick_language(
             Counter(i.language for i in items).most_common(1)[0][0] if items else None
@@ -170,43 +387,8 @@ class Composer:
         followups = [i for i in items if (i.incident_id, i.contact_id) in earlier]
         kind = "followup" if len(followups) == len(items) else "first"
         level = max(i.level for i in items)
-
-        notice = Notice(
-            message_id=mail.new_message_id(notify, ticket),
-            ticket=ticket,
-            contact_id=contact.id,
-            recipient=contact.email,
-            role=role,
-            kind=kind,
-            level=level,
-            language=language,
-            part=part,
-            parts=parts,
-            subject="",
-            message=b"",
-            state="queued",
-            attempts=0,
-            created_at=self.now,
-        )
-        session.add(notice)
-        session.flush()
-        # The unique key speaks here, before any rendering work.
-        session.execute(
-            insert(NoticeItem),
-            [
-                {
-                    "notice_id": notice.id,
-                    "incident_id": item.incident_id,
-                    "contact_id": item.contact_id,
-                    "level": item.level,
-                    "episode": item.episode,
-                }
-                for item in items
-            ],
-        )
-        portal = tokens.issue(
-            session, self.config, contact_id=contact.id, notice_id=notice.id, now=self.now
-        )
+        message_id = mail.new_message_id(notify, ticket)
+        token = tokens.new_token(self.config)
 
         thread = min(
             (earlier[(i.incident_id, i.contact_id)] for i in followups),
@@ -214,7 +396,17 @@ class Composer:
             default=None,
         )
         context = self._context(
-            contact, items, views, earlier, previous, ticket, kind, level, part, parts, portal
+            contact,
+            items,
+            views,
+            earlier,
+            job.previous,
+            ticket,
+            kind,
+            level,
+            draft.part,
+            draft.parts,
+            tokens.portal_url(self.config, token),
         )
         context["earlier"] = (
             {"ticket": thread.ticket, "date": thread.date} if thread is not None else None
@@ -226,23 +418,20 @@ class Composer:
             )
         ]
         for item in items:
+            view = views[item.incident_id]
             attachments.append(
                 mail.Attachment(
-                    f"xarf-{views[item.incident_id].ticket}.json",
-                    self._report(views[item.incident_id]),
-                    "application",
-                    "json",
+                    f"xarf-{view.ticket}.json", self._report(view), "application", "json"
                 )
             )
-        notice.subject = rendered.subject
-        notice.message = mail.build(
+        message = mail.build(
             notify,
             mail.Outgoing(
                 to_addr=contact.email,
                 subject=rendered.subject,
                 text=rendered.text,
                 html=rendered.html,
-                message_id=notice.message_id,
+                message_id=message_id,
                 date=self.now,
                 ticket=ticket,
                 language=language,
@@ -250,37 +439,27 @@ class Composer:
                 attachments=attachments,
             ),
         )
-        eventlog.record(
-            session,
-            self.now,
-            "notice.queued",
-            subject=("notice", notice.id),
-            ticket=ticket,
+        return Prepared(
             contact_id=contact.id,
-            notice_kind=kind,
+            recipient=contact.email,
+            role=role,
+            kind=kind,
             level=level,
-            items=len(items),
+            language=language,
+            part=draft.part,
+            parts=draft.parts,
+            ticket=ticket,
+            message_id=message_id,
+            subject=rendered.subject,
+            message=message,
+            token_hash=tokens.token_hash(token),
+            items=[(i.incident_id, i.contact_id, i.level, i.episode) for i in items],
             incidents=[views[i.incident_id].ticket for i in items][:50],
         )
-        self.stats.notices += 1
-        self.stats.items += len(items)
-        self.stats.preview.append(
-            {
-                "recipient": contact.email,
-                "role": role,
-                "language": language,
-                "kind": kind,
-                "level": level,
-                "items": len(items),
-                "subject": rendered.subject,
-                "part": f"{part}/{parts}",
-            }
-        )
-        return notice
 
     def _context(
         self,
-        contact: Contact,
+        contact: ContactInfo,
         items: list[DueItem],
         views: dict[int, IncidentView],
         earlier: dict[tuple[int, int], _Earlier],
@@ -362,7 +541,7 @@ class Composer:
             "families": sorted({views[i.incident_id].family for i in items}),
             "portal_url": portal,
             "org": self.config.notify.org_name,
-            "from_addr": mail.sender_address(self.config.notify),
+            "from_addr": self._sender,
         }
 
     def _report(self, view: IncidentView) -> bytes:
@@ -371,7 +550,7 @@ class Composer:
             report = xarf_reports.build(
                 view,
                 org=self.config.notify.org_name,
-                contact=mail.sender_address(self.config.notify),
+                contact=self._sender,
                 now=self.now,
                 max_lines=self.config.notify.max_evidence_lines,
             )
@@ -474,3 +653,22 @@ def _previous_notices(
             if sent_at is not None:
                 out[incident_id].append((role, sent_at, contact_id))
     return out
+
+
+# -- render workers ------------------------------------------------------------------------
+# ``notify.workers`` processes render plans while the main process reads and stores:
+# each gets the run's config and clock once, then only plain data (Job) per chunk.
+
+_worker: Renderer | None = None
+
+
+def init_worker(config: Config, now: datetime) -> None:
+    """Pool initializer: one Renderer (and X-ARF cache) per worker process."""
+    global _worker
+    _worker = Renderer(config, now)
+
+
+def render_job(job: Job) -> list[Prepared]:
+    """Render one chunk in a worker process."""
+    assert _worker is not None, "init_worker was not called"
+    return _worker.render(job)

@@ -14,6 +14,9 @@ then resolve, confirm or escalate each.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from notifier import transport as transports
 from notifier.checks import Checker, default_checker, moved_sites, reenrich, revisit
-from notifier.compose import Composer, ComposeStats
+from notifier.compose import Composer, ComposeStats, Plan, Prepared, init_worker, render_job
 from notifier.due import due_contact_ids, due_incident_ids
 from notifier.escalation import advance_dead_ends, escalate_if_due
 from notifier.outbox import Outbox, SendStats
@@ -91,29 +94,108 @@ def _compose_all(app: App, composer: Composer, held: set[int], *, keep: bool = T
     with db.session() as session:
         contact_ids = due_contact_ids(session)
     size = app.config.notify.compose_batch
-    for start in range(0, len(contact_ids), size):
-        chunk = contact_ids[start : start + size]
-        try:
-            with db.claim() as session:
-                locked = chunk
-                if not db.is_sqlite:
-                    locked = list(
-                        session.scalars(
-                            select(Contact.id)
-                            .where(Contact.id.in_(chunk))
-                            .order_by(Contact.id)
-                            .with_for_update(skip_locked=True)
-                        )
-                    )
-                if locked:
+    chunks = [contact_ids[start : start + size] for start in range(0, len(contact_ids), size)]
+    workers = app.config.notify.workers
+    # Workers pay off when each gets more than one chunk (forking them costs milliseconds).
+    if keep and workers > 1 and len(chunks) > workers:
+        _compose_parallel(app, composer, held, chunks, workers)
+        return
+    for chunk in chunks:
+        _compose_chunk(app, composer, held, chunk, keep=keep)
+
+
+def _lock_contacts(app: App, session, chunk: list[int]) -> list[int]:
+    """The chunk's contacts this run may queue for: all on SQLite (BEGIN IMMEDIATE holds
+    the write lock); on PostgreSQL those not locked by another run (SKIP LOCKED)."""
+    if app.db.is_sqlite:
+        return chunk
+    return list(
+        session.scalars(
+            select(Contact.id)
+            .where(Contact.id.in_(chunk))
+            .order_by(Contact.id)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def _compose_chunk(
+    app: App,
+    composer: Composer,
+    held: set[int],
+    chunk: list[int],
+    *,
+    keep: bool = True,
+    plan: Plan | None = None,
+    prepared: list[Prepared] | None = None,
+) -> None:
+    """Queue one chunk inside a claim transaction.
+
+    With a ``plan`` rendered outside the lock, its messages are stored only if the
+    same inputs read again inside the lock are unchanged (same due items, contacts,
+    allowances and earlier notices); otherwise the chunk is planned and rendered
+    afresh, inside the lock, as without a plan.
+    """
+    try:
+        with app.db.claim() as session:
+            locked = _lock_contacts(app, session, chunk)
+            if locked:
+                if (
+                    plan is not None
+                    and prepared is not None
+                    and locked == plan.contact_ids
+                    and composer.inputs(session, locked, held) == plan.inputs
+                ):
+                    composer.store(session, plan, prepared)
+                else:
                     composer.compose(session, locked, held)
-                if not keep:
-                    raise _Rollback
-        except _Rollback:
-            pass
-        except IntegrityError:
-            # Another run queued some of these first; its notices stand, ours are dropped.
-            log.info("recipients %d..%d were queued by another run", chunk[0], chunk[-1])
+            if not keep:
+                raise _Rollback
+    except _Rollback:
+        pass
+    except IntegrityError:
+        # Another run queued some of these first; its notices stand, ours are dropped.
+        log.info("recipients %d..%d were queued by another run", chunk[0], chunk[-1])
+
+
+def _compose_parallel(
+    app: App, composer: Composer, held: set[int], chunks: list[list[int]], workers: int
+) -> None:
+    """Plan chunks here, render them in ``workers`` processes, store them here in order.
+
+    The main process reads (no lock) and stores (under the claim); rendering, most
+    of the CPU, runs in the pool meanwhile, a few chunks ahead.
+    """
+    db = app.db
+    # Workers are forked (they start at once, with everything imported) after the
+    # connection pool is emptied, so no database connection is shared with them.
+    db.engine.dispose()
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=init_worker,
+        initargs=(app.config, composer.now),
+    ) as pool:
+        pending: deque[tuple[list[int], Plan, Future[list[Prepared]]]] = deque()
+        queue = iter(chunks)
+
+        def submit() -> None:
+            chunk = next(queue, None)
+            if chunk is None:
+                return
+            with db.session() as session:
+                plan = composer.plan(session, chunk, held)
+            pending.append((chunk, plan, pool.submit(render_job, plan.job)))
+
+        for _ in range(workers + 1):
+            submit()
+        while pending:
+            chunk, plan, future = pending.popleft()
+            prepared = future.result()
+            submit()
+            _compose_chunk(app, composer, held, chunk, plan=plan, prepared=prepared)
 
 
 def _dry_run(app: App, report: NotifyReport, outbox: Outbox) -> None:

@@ -56,14 +56,24 @@ class Suppression:
 
     def opted_out(self, contact: Contact, family: str) -> bool:
         """The contact does not want this kind of notice (or any)."""
-        if contact.suppressed:
+        return self.opted_out_values(
+            contact.email, contact.suppressed, contact.optout_types, family
+        )
+
+    def opted_out_values(
+        self,
+        email: str,
+        suppressed: bool,
+        optout_types: list[str] | tuple[str, ...] | None,
+        family: str,
+    ) -> bool:
+        """:meth:`opted_out` from a contact's column values (the composer reads plain rows)."""
+        if suppressed:
             return True
-        email = contact.email.lower()
+        email = email.lower()
         if email in self.optout_all:
             return True
-        kinds = self.optout_types.get(email, set()) | {
-            t.lower() for t in contact.optout_types or []
-        }
+        kinds = self.optout_types.get(email, set()) | {t.lower() for t in optout_types or []}
         return bool(kinds & {family.lower(), xarf_type(family)})
 
     def allowance(self, session: Session, contact_ids: list[int], now: datetime) -> dict[int, int]:

@@ -237,6 +237,9 @@ class NotifyConfig(Section):
     max_attempts: int = Field(default=12, ge=1)
     send_batch: int = Field(default=20, ge=1, le=1000)  # notices claimed per transaction
     compose_batch: int = Field(default=50, ge=1, le=5000)  # recipients per transaction
+    # Processes that render notices while the main one reads and stores (1: render
+    # in-process). Used when a run has many recipients to write to.
+    workers: int = Field(default=2, ge=1, le=64)
     max_evidence_lines: int = Field(default=10, ge=1, le=100)
     portal_ttl: Duration = timedelta(days=90)
     # Per-ASN digest subscriptions, "ASN=email" (e.g. "64500=noc@example.net").
