@@ -10,14 +10,15 @@ Prints, in one run:
    as it is far slower; its per-event rate is extrapolated);
 3. for S sandbox sites (default 10,000, spread over a few hundred addresses as
    the sandbox lays them out): the wall time of ``enrich_sites`` (DNS, pyasn,
-   RDAP, security.txt through the guarded spider, contacts, ladders) and the
+   RDAP, security.txt through the guarded fetcher, contacts, ladders) and the
    RDAP cache hit ratio (goal: <= 60 s).
 
 Full scale (the lead, on a quiet machine):
     .venv/bin/python bench/enrich.py
 Small scale (a smoke run):
     .venv/bin/python bench/enrich.py --ips 100000 --sites 300 --intelmq-sample 2000
-Options: --db URL (default: a SQLite file in a temporary folder), --no-securitytxt.
+Options: --db URL (default: a SQLite file in a temporary folder), --no-securitytxt,
+--sites-only (the site enrichment alone, without the ASN and IntelMQ parts).
 """
 
 from __future__ import annotations
@@ -215,22 +216,33 @@ def main() -> None:
     parser.add_argument("--sites", type=int, default=10_000)
     parser.add_argument("--db", help="database URL for the site benchmark")
     parser.add_argument("--no-securitytxt", action="store_true")
+    parser.add_argument(
+        "--sites-only", action="store_true", help="skip the ASN-lookup and IntelMQ parts"
+    )
     parser.add_argument("--serve-sandbox", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_sandbox:
         serve_sandbox(Path(args.serve_sandbox), args.sites)
         return
 
-    asn = bench_asn(args.ips, args.intelmq_sample)
+    if not args.sites_only:
+        print_asn(bench_asn(args.ips, args.intelmq_sample), args.intelmq_sample)
+    sites = bench_sites(args.sites, args.db, not args.no_securitytxt)
+    print_sites(sites)
+
+
+def print_asn(asn: dict[str, Any], intelmq_sample: int) -> None:
     print(f"ASN lookups, {asn['ips']:,} random IPv4 addresses (2014 RouteViews table):")
     print(f"  raw pyasn           {asn['raw_pyasn_per_s']:>12,.0f} /s")
     ours, ratio = asn["tocsin_per_s"], asn["ratio_to_raw"]
     print(f"  tocsin AsnDb        {ours:>12,.0f} /s   ratio {ratio:.2f}  (goal >= 0.5)")
     if asn["intelmq_per_s"]:
         theirs, times = asn["intelmq_per_s"], asn["ratio_to_intelmq"]
-        sample = f"{args.intelmq_sample:,}-event sample"
+        sample = f"{intelmq_sample:,}-event sample"
         print(f"  IntelMQ asn_lookup  {theirs:>12,.0f} /s   tocsin is {times:.0f}x  ({sample})")
-    sites = bench_sites(args.sites, args.db, not args.no_securitytxt)
+
+
+def print_sites(sites: dict[str, Any]) -> None:
     print(f"Enrichment of {sites['sites']:,} sandbox sites:")
     print(f"  wall time           {sites['wall_s']:>10.1f} s  (goal <= 60 s)"
           f"   {sites['sites_per_s']:.0f} sites/s")  # fmt: skip

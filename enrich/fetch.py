@@ -29,8 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import socket
+import threading
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
 from typing import Any
 
 import aiohttp
@@ -40,7 +45,10 @@ from yarl import URL
 from crawler.net import NetPolicy
 from enrich.securitytxt import Fetched, Walk
 from tocsin.app import App
+from tocsin.config import Config
 from tocsin.errors import BlockedAddress, ResolveError
+
+log = logging.getLogger(__name__)
 
 Targets = list[tuple[int, str, list[str]]]
 
@@ -203,27 +211,62 @@ class GuardedFetcher:
         return results
 
 
-def guarded_fetcher(app: App) -> Callable[[Targets], dict[int, Fetched]]:
-    """A :data:`enrich.service.SecurityTxtFetcher` on :class:`GuardedFetcher`.
+def fetch_guarded(config: Config, targets: Targets) -> dict[int, Fetched]:
+    """Fetch every target's security.txt with a :class:`GuardedFetcher` on a new event loop."""
+    fetcher = GuardedFetcher(
+        NetPolicy.for_config(config.network),
+        max_bytes=config.enrich.securitytxt_max_bytes,
+        timeout=config.enrich.securitytxt_timeout.total_seconds(),
+        concurrency=config.enrich.securitytxt_concurrency,
+        user_agent=config.crawl.user_agent,
+    )
+    return asyncio.run(fetcher.fetch_all(targets))
 
-    Each call runs its own event loop, so it can be called from any thread
-    without an event loop (the enricher fetches in a worker thread).
+
+class ProcessFetcher:
+    """A :data:`enrich.service.SecurityTxtFetcher` whose large calls run in a worker process.
+
+    Enrichment is CPU-bound in one interpreter: DNS, RDAP parsing and the database
+    writes hold the GIL, and so would 30,000 HTTP exchanges. A call of at least
+    ``worker_min`` targets goes to one spawned worker process (the same code and
+    configuration, so the same guard), which gives the fetching a core of its own;
+    smaller calls, and any call after the worker broke, run in the calling thread.
     """
 
-    def fetch(targets: Targets) -> dict[int, Fetched]:
+    def __init__(self, config: Config, *, worker_min: int = 300) -> None:
+        self.config = config
+        self.worker_min = worker_min
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, targets: Targets) -> dict[int, Fetched]:
         if not targets:
             return {}
-        config = app.config
-        fetcher = GuardedFetcher(
-            NetPolicy.for_config(config.network),
-            max_bytes=config.enrich.securitytxt_max_bytes,
-            timeout=config.enrich.securitytxt_timeout.total_seconds(),
-            concurrency=config.enrich.securitytxt_concurrency,
-            user_agent=config.crawl.user_agent,
-        )
-        return asyncio.run(fetcher.fetch_all(targets))
+        if len(targets) >= self.worker_min:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+                pool = self._pool
+            try:
+                return pool.submit(fetch_guarded, self.config, targets).result()
+            except BrokenProcessPool as exc:  # killed, out of memory: fetch here instead
+                log.warning("security.txt worker process failed (%s); fetching in-process", exc)
+                self.worker_min = 1 << 62
+        return fetch_guarded(self.config, targets)
 
-    return fetch
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def guarded_fetcher(app: App) -> ProcessFetcher:
+    """The fetcher ``tocsin enrich`` uses: :class:`GuardedFetcher`, large calls in a worker.
+
+    Call ``close()`` when done (``Enricher.run`` does) to stop the worker process.
+    """
+    return ProcessFetcher(app.config)
 
 
 def spider_fetcher(app: App) -> Callable[[Targets], dict[int, Fetched]]:

@@ -256,6 +256,9 @@ class Enricher:
             self._loop.run_until_complete(self._rdap_client.__aexit__(None, None, None))
             self._loop.close()
             self._loop = self._rdap_client = None
+            close = getattr(self.fetch_securitytxt, "close", None)
+            if callable(close):  # a fetcher with a worker process (enrich.fetch.ProcessFetcher)
+                close()
         summary.seconds = self.seconds
         summary.rdap_queries = self.rdap_queries
         summary.rdap_hits = self.cache.hits
