@@ -567,31 +567,30 @@ class Renderer:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(CSV_COLUMNS)
+        notice = csv_cell(ticket)
         for item in items:
             view = views[item.incident_id]
             followup = (item.incident_id, item.contact_id) in earlier
+            # Values from the store pass csv_cell; our own words and ISO dates need not.
             writer.writerow(
-                [
-                    csv_cell(v)
-                    for v in (
-                        ticket,
-                        view.ticket,
-                        "followup" if followup else "first",
-                        item.level,
-                        defang_host(view.host),
-                        defang(view.urls[0]) if view.urls else "",
-                        view.url_count,
-                        view.family,
-                        xarf_reports.xarf_type(view.family),
-                        view.first_seen.isoformat(),
-                        view.last_confirmed.isoformat(),
-                        view.ip or "",
-                        view.asn or "",
-                        view.as_name or "",
-                        view.prefix or "",
-                        view.country or "",
-                    )
-                ]
+                (
+                    notice,
+                    csv_cell(view.ticket),
+                    "followup" if followup else "first",
+                    csv_cell(item.level),
+                    csv_cell(defang_host(view.host)),
+                    csv_cell(defang(view.urls[0])) if view.urls else "",
+                    csv_cell(view.url_count),
+                    csv_cell(view.family),
+                    xarf_reports.xarf_type(view.family),
+                    view.first_seen.isoformat(),
+                    view.last_confirmed.isoformat(),
+                    csv_cell(view.ip) if view.ip else "",
+                    csv_cell(view.asn) if view.asn else "",
+                    csv_cell(view.as_name) if view.as_name else "",
+                    csv_cell(view.prefix) if view.prefix else "",
+                    csv_cell(view.country) if view.country else "",
+                )
             )
         return buffer.getvalue().encode("utf-8")
 

@@ -75,8 +75,15 @@ class MaildirTransport:
 
     def lookup(self, message_id: str) -> Lookup:
         name = file_name(message_id)
-        if (self.path / "new" / name).exists() or any((self.path / "cur").glob(name + "*")):
+        if os.path.exists(self.path / "new" / name):
             return "accepted"
+        # A mail client moves read messages to cur/, adding ":2,FLAGS" to the name.
+        try:
+            with os.scandir(self.path / "cur") as entries:
+                if any(entry.name.startswith(name) for entry in entries):
+                    return "accepted"
+        except FileNotFoundError:
+            pass
         return "absent"
 
     def deliver(self, message_id: str, recipient: str, data: bytes) -> Outcome:
