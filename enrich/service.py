@@ -32,6 +32,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
+from itertools import pairwise
 from typing import Any
 
 import tldextract
@@ -274,7 +275,14 @@ class Enricher:
         on_batch: Callable[[int], None] | None,
     ) -> None:
         size = self.config.enrich.batch_size
-        groups = [list(site_ids[i : i + PREFETCH]) for i in range(0, len(site_ids), PREFETCH)]
+        # A small first group, so the first batches need not wait for a thousand fetches.
+        cuts = [
+            0,
+            min(len(site_ids), 2 * size),
+            *range(2 * size + PREFETCH, len(site_ids), PREFETCH),
+        ]
+        cuts.append(len(site_ids))
+        groups = [list(site_ids[a:b]) for a, b in pairwise(cuts) if b > a]
         with ThreadPoolExecutor(1, thread_name_prefix="securitytxt") as pool:
             # Every group's fetch is queued now: the worker fetches them in order while this
             # thread does DNS, RDAP and writing, and each batch waits only for its own group.
