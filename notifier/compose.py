@@ -41,6 +41,7 @@ from notifier.safety import (
     valid_address,
 )
 from notifier.suppress import Suppression
+from store.db import Database
 from store.incidents import new_public_id
 from store.models import Contact, Event, Notice, NoticeItem, PortalToken
 from tocsin.config import Config
@@ -571,22 +572,23 @@ class Renderer:
         for item in items:
             view = views[item.incident_id]
             followup = (item.incident_id, item.contact_id) in earlier
-            # Values from the store pass csv_cell; our own words and ISO dates need not.
+            # Text from the store passes csv_cell; our own words, numbers and ISO dates
+            # cannot start a formula.
             writer.writerow(
                 (
                     notice,
                     csv_cell(view.ticket),
                     "followup" if followup else "first",
-                    csv_cell(item.level),
+                    str(item.level),
                     csv_cell(defang_host(view.host)),
                     csv_cell(defang(view.urls[0])) if view.urls else "",
-                    csv_cell(view.url_count),
+                    str(view.url_count),
                     csv_cell(view.family),
                     xarf_reports.xarf_type(view.family),
                     view.first_seen.isoformat(),
                     view.last_confirmed.isoformat(),
                     csv_cell(view.ip) if view.ip else "",
-                    csv_cell(view.asn) if view.asn else "",
+                    str(int(view.asn)) if view.asn else "",
                     csv_cell(view.as_name) if view.as_name else "",
                     csv_cell(view.prefix) if view.prefix else "",
                     csv_cell(view.country) if view.country else "",
@@ -654,20 +656,35 @@ def _previous_notices(
     return out
 
 
-# -- render workers ------------------------------------------------------------------------
-# ``notify.workers`` processes render plans while the main process reads and stores:
-# each gets the run's config and clock once, then only plain data (Job) per chunk.
+# -- workers ----------------------------------------------------------------------------------
+# ``notify.workers`` processes plan and render chunks (reading the store, no writes)
+# while the main process verifies and stores: each gets the run's config, clock and
+# exclusions once and opens its own database connection.
 
-_worker: Renderer | None = None
-
-
-def init_worker(config: Config, now: datetime) -> None:
-    """Pool initializer: one Renderer (and X-ARF cache) per worker process."""
-    global _worker
-    _worker = Renderer(config, now)
+_worker: Composer | None = None
+_worker_db: Database | None = None
+_worker_exclude: set[int] = set()
 
 
-def render_job(job: Job) -> list[Prepared]:
-    """Render one chunk in a worker process."""
-    assert _worker is not None, "init_worker was not called"
-    return _worker.render(job)
+def init_worker(config: Config, now: datetime, exclude: set[int]) -> None:
+    """Pool initializer: one Composer (and X-ARF cache) and one connection per worker."""
+    global _worker, _worker_db, _worker_exclude
+    _worker = Composer(config, now, Suppression.from_config(config))
+    _worker_db = Database(config.database.url)
+    _worker_exclude = set(exclude)
+
+
+def plan_and_render(contact_ids: list[int]) -> tuple[Plan, list[Prepared]]:
+    """In a worker: read what these contacts are due and render it (nothing stored).
+
+    The plan comes back without the incident views (the main process only needs
+    its inputs, to compare them inside the lock, and its counts).
+    """
+    if _worker is None or _worker_db is None:
+        raise RuntimeError("init_worker was not called")
+    with _worker_db.session() as session:
+        plan = _worker.plan(session, contact_ids, _worker_exclude)
+    assert _worker.renderer is not None
+    prepared = _worker.renderer.render(plan.job)
+    plan.job = Job([], {}, {}, {})
+    return plan, prepared

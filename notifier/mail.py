@@ -151,12 +151,19 @@ def _text_part(subtype: str, text: str) -> bytes:
 def _attachment(part: Attachment) -> bytes:
     name = _SAFE_NAME.sub("_", part.filename)[:100] or "attachment"
     charset = '; charset="utf-8"' if part.maintype == "text" else ""
-    encoded = base64.encodebytes(part.content).replace(b"\n", b"\r\n")
+    encoded = _base64_lines(part.content)
     return (
         f'Content-Type: {part.maintype}/{part.subtype}{charset}; name="{name}"{CRLF}'
         f"Content-Transfer-Encoding: base64{CRLF}"
         f'Content-Disposition: attachment; filename="{name}"{CRLF}{CRLF}'
     ).encode() + encoded
+
+
+def _base64_lines(content: bytes) -> bytes:
+    """Base64 in CRLF-ended lines of 76 characters (RFC 2045), as encodebytes with CRLF."""
+    encoded = base64.b64encode(content)
+    lines = [encoded[n : n + 76] for n in range(0, len(encoded), 76)]
+    return b"\r\n".join(lines) + b"\r\n" if lines else b""
 
 
 def _multipart(boundary: str, parts: list[bytes]) -> bytes:

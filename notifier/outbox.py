@@ -70,6 +70,7 @@ class Outbox:
         self.transport = transport
         self.config = app.config
         self.me = worker_id()
+        self.stopped = False  # the transport said stop (relay unreachable) in send_due
 
     @property
     def now(self):
@@ -149,8 +150,11 @@ class Outbox:
             query = query.where(Notice.kind == kind)
         return query.order_by(Notice.id)
 
-    def send_due(self, stats: SendStats, limit: int | None = None, kind: str | None = None) -> None:
-        """Send every queued notice that is due (of one kind, if given), in claimed batches."""
+    def send_due(self, stats: SendStats, limit: int | None = None, kind: str | None = None) -> int:
+        """Send every queued notice that is due (of one kind, if given), in claimed batches.
+
+        Returns how many were handed to the transport (whatever the outcome).
+        """
         db = self.app.db
         batch = self.config.notify.send_batch
         handled = 0
@@ -169,7 +173,7 @@ class Outbox:
                     notice.attempts = (notice.attempts or 0) + 1
                 work = [(n.id, n.message_id, n.recipient, n.message) for n in claimed]
             if not work:
-                return
+                return handled
             faults.point("after-claim")
             outcomes: list[tuple[int, Outcome]] = []
             untried: list[int] = []
@@ -188,7 +192,10 @@ class Outbox:
             self._record(outcomes, stats)
             if untried:
                 self._release(untried)
-                return
+            if outcomes and outcomes[-1][1].stop:
+                self.stopped = True  # even when it was the batch's last message
+                return handled
+        return handled
 
     def _release(self, notice_ids: list[int]) -> None:
         """Give claimed-but-untried notices back to the queue (the relay is down)."""

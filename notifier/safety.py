@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _SPACES = re.compile(r"\s+")
 _ADDRESS = re.compile(
@@ -56,6 +57,7 @@ def _defang_fallback(url: str) -> str:
     return f"{scheme}://{defang_host(host)}{slash}{path}"
 
 
+@lru_cache(maxsize=16384)  # pure; a notice defangs each URL twice (text and CSV)
 def defang(url: object, limit: int = 400) -> str:
     """``http://evil.example/x`` -> ``hxxp://evil[.]example/x``, on one bounded line.
 
@@ -84,6 +86,7 @@ def defang_text(value: object, limit: int = 500) -> str:
     return one_line(_URL_IN_TEXT.sub(lambda m: defang(m.group(0)), text), limit=limit)
 
 
+@lru_cache(maxsize=16384)
 def defang_host(host: object) -> str:
     """``shop.example.com`` -> ``shop[.]example[.]com``; IPs keep their dots but get one bracket."""
     text = one_line(host, limit=255)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,14 @@ from sqlalchemy.exc import IntegrityError
 
 from notifier import transport as transports
 from notifier.checks import Checker, default_checker, moved_sites, reenrich, revisit
-from notifier.compose import Composer, ComposeStats, Plan, Prepared, init_worker, render_job
+from notifier.compose import (
+    Composer,
+    ComposeStats,
+    Plan,
+    Prepared,
+    init_worker,
+    plan_and_render,
+)
 from notifier.due import due_contact_ids, due_incident_ids
 from notifier.escalation import advance_dead_ends, escalate_if_due
 from notifier.outbox import Outbox, SendStats
@@ -79,9 +87,11 @@ def notify(app: App, *, dry_run: bool = False, checker: Checker | None = None) -
             with app.db.claim() as session:
                 advanced = advance_dead_ends(session, app.clock.now(), app.config.escalation.grace)
             report.advanced += advanced
-            _compose_all(app, composer, held)
             escalated_before = report.send.escalated
-            outbox.send_due(report.send)
+            outbox.stopped = False
+            _compose_all(app, composer, held, idle=_sender(outbox, report.send))
+            if not outbox.stopped:  # the relay was unreachable this round: tried once only
+                outbox.send_due(report.send)
             if report.send.escalated == escalated_before and not advanced:
                 break
     finally:
@@ -89,7 +99,26 @@ def notify(app: App, *, dry_run: bool = False, checker: Checker | None = None) -
     return report
 
 
-def _compose_all(app: App, composer: Composer, held: set[int], *, keep: bool = True) -> None:
+def _sender(outbox: Outbox, stats: SendStats) -> Callable[[], bool]:
+    """What this process does while render workers are busy: send one batch of what is
+    already queued. False when there was nothing to send or the relay is unreachable."""
+    batch = outbox.config.notify.send_batch
+
+    def send() -> bool:
+        return not outbox.stopped and outbox.send_due(stats, batch) > 0 and not outbox.stopped
+
+    return send
+
+
+def _compose_all(
+    app: App,
+    composer: Composer,
+    held: set[int],
+    *,
+    keep: bool = True,
+    idle: Callable[[], bool] | None = None,
+) -> None:
+    """Queue every due notice, chunk by chunk (``idle``: work to do while workers render)."""
     db = app.db
     with db.session() as session:
         contact_ids = due_contact_ids(session)
@@ -98,7 +127,7 @@ def _compose_all(app: App, composer: Composer, held: set[int], *, keep: bool = T
     workers = app.config.notify.workers
     # Workers pay off when each gets more than one chunk (forking them costs milliseconds).
     if keep and workers > 1 and len(chunks) > workers:
-        _compose_parallel(app, composer, held, chunks, workers)
+        _compose_parallel(app, composer, held, chunks, workers, idle)
         return
     for chunk in chunks:
         _compose_chunk(app, composer, held, chunk, keep=keep)
@@ -159,41 +188,44 @@ def _compose_chunk(
 
 
 def _compose_parallel(
-    app: App, composer: Composer, held: set[int], chunks: list[list[int]], workers: int
+    app: App,
+    composer: Composer,
+    held: set[int],
+    chunks: list[list[int]],
+    workers: int,
+    idle: Callable[[], bool] | None = None,
 ) -> None:
-    """Plan chunks here, render them in ``workers`` processes, store them here in order.
+    """Plan and render chunks in ``workers`` processes; verify and store them here, in order.
 
-    The main process reads (no lock) and stores (under the claim); rendering, most
-    of the CPU, runs in the pool meanwhile, a few chunks ahead.
+    The workers only read the store; every write (and the check that what a worker
+    read still holds) happens here, in one claim transaction per chunk.
     """
-    db = app.db
     # Workers are forked (they start at once, with everything imported) after the
     # connection pool is emptied, so no database connection is shared with them.
-    db.engine.dispose()
+    app.db.engine.dispose()
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=context,
         initializer=init_worker,
-        initargs=(app.config, composer.now),
+        initargs=(app.config, composer.now, held),
     ) as pool:
-        pending: deque[tuple[list[int], Plan, Future[list[Prepared]]]] = deque()
+        pending: deque[tuple[list[int], Future[tuple[Plan, list[Prepared]]]]] = deque()
         queue = iter(chunks)
 
         def submit() -> None:
             chunk = next(queue, None)
-            if chunk is None:
-                return
-            with db.session() as session:
-                plan = composer.plan(session, chunk, held)
-            pending.append((chunk, plan, pool.submit(render_job, plan.job)))
+            if chunk is not None:
+                pending.append((chunk, pool.submit(plan_and_render, chunk)))
 
-        for _ in range(workers + 1):
+        for _ in range(2 * workers):
             submit()
         while pending:
-            chunk, plan, future = pending.popleft()
-            prepared = future.result()
+            chunk, future = pending.popleft()
+            while idle is not None and not future.done() and idle():
+                pass
+            plan, prepared = future.result()
             submit()
             _compose_chunk(app, composer, held, chunk, plan=plan, prepared=prepared)
 

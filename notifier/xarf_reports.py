@@ -69,6 +69,8 @@ _MODELS = {
 _DOMAIN = re.compile(r"^([a-z0-9]+(-[a-z0-9]+)*\.)+[a-z]{2,}$")  # the schema's own pattern
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_+-]*$")
 _SHA256 = re.compile(r"^[a-fA-F0-9]{64}$")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+_FULL_TAG = re.compile(r"[a-z0-9][a-z0-9_+-]*:[a-z0-9_+-]+")
 
 
 def xarf_type(family: str) -> str:
@@ -169,7 +171,7 @@ def build(
         fields["domain"] = host
     if incident.asn:
         fields["asn"] = int(incident.asn)
-    if incident.country and re.fullmatch(r"[A-Z]{2}", incident.country.upper()):
+    if incident.country and _COUNTRY.fullmatch(incident.country.upper()):
         fields["country_code"] = incident.country.upper()
     if incident.as_name:
         fields["hosting_provider"] = one_line(incident.as_name, 200)
@@ -177,7 +179,7 @@ def build(
         fields["registrar"] = one_line(incident.registrar, 200)
     tags = [f"family:{incident.family}"] if _TAG.match(incident.family) else []
     tags.append(f"ticket:{incident.ticket.lower()}")
-    fields["tags"] = [t for t in tags if re.fullmatch(r"[a-z0-9][a-z0-9_+-]*:[a-z0-9_+-]+", t)]
+    fields["tags"] = [t for t in tags if _FULL_TAG.fullmatch(t)]
     if type_ == "malware" and incident.payload_sha256 and _SHA256.match(incident.payload_sha256):
         fields["file_hashes"] = {"sha256": incident.payload_sha256.lower()}
     lines = [one_line(line, 500) for line in incident.evidence_lines[:max_lines]]
