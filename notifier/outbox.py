@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import defer
 
 from notifier import faults
 from notifier.escalation import escalate_after_failure
@@ -215,7 +216,9 @@ class Outbox:
             notices = {
                 n.id: n
                 for n in session.scalars(
-                    select(Notice).where(Notice.id.in_([i for i, _ in outcomes]))
+                    select(Notice)
+                    .where(Notice.id.in_([i for i, _ in outcomes]))
+                    .options(defer(Notice.message))  # marking needs no message bytes
                 )
             }
             accepted = []

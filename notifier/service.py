@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import random
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -212,7 +213,12 @@ def _compose_parallel(
         initargs=(app.config, composer.now, held),
     ) as pool:
         pending: deque[tuple[list[int], Future[tuple[Plan, list[Prepared]]]]] = deque()
-        queue = iter(chunks)
+        # Each run takes the chunks in its own random order, so that concurrent runs
+        # rarely render the same recipients at once (a worker that finds a chunk
+        # already queued by another run returns at once, having rendered nothing).
+        order = list(chunks)
+        random.shuffle(order)
+        queue = iter(order)
 
         def submit() -> None:
             chunk = next(queue, None)
