@@ -1,4 +1,5 @@
-"""Downloader middlewares: the SSRF guard on every request, redirect hops included."""
+"""Downloader middlewares: the SSRF guard on every request (redirect hops included), and
+retries that treat a refused connection as the answer it is."""
 
 from __future__ import annotations
 
@@ -6,8 +7,15 @@ import logging
 from typing import Any
 
 from scrapy import Request
-from scrapy.exceptions import CannotResolveHostError, IgnoreRequest, NotConfigured
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+    IgnoreRequest,
+    NotConfigured,
+)
 from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.error import ConnectionRefusedError as TxConnectionRefusedError
 
 from crawler.net import NetPolicy, policy_from_settings
 from tocsin.errors import BlockedAddress, ResolveError
@@ -65,3 +73,27 @@ class SsrfGuardMiddleware:
             self.stats.inc_value("tocsin/guard/blocked")
         log.info("guard: blocked %s: %s", request.url, reason)
         raise BlockedRequest(request.url, reason, address)
+
+
+class OfflineAwareRetryMiddleware(RetryMiddleware):
+    """Scrapy's retries, but a refused connection is retried ``TOCSIN_REFUSED_RETRIES`` times.
+
+    The address was resolved and checked, and the host answered at once that nothing
+    listens there: that is the "offline" verdict, which a later check revisits, not a
+    transient failure worth ``crawl.retries`` more attempts. Giving up on it is logged
+    at DEBUG (the verdict says it), not as an error. Everything else retries as usual.
+    """
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self.refused_retries = settings.getint("TOCSIN_REFUSED_RETRIES", 1)
+
+    def process_exception(self, request: Request, exception: Exception) -> Request | None:  # type: ignore[override]
+        if isinstance(exception, DownloadConnectionRefusedError | TxConnectionRefusedError):
+            if request.meta.get("dont_retry", False):
+                return None
+            limit = request.meta.get("max_retry_times", self.max_retry_times)
+            request.meta["max_retry_times"] = min(limit, self.refused_retries)
+            request.meta.setdefault("give_up_log_level", "DEBUG")
+            return self._retry(request, exception)
+        return super().process_exception(request, exception)

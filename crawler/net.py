@@ -90,17 +90,28 @@ class NetPolicy:
         return cls(Resolver.from_config(network), Guard.from_config(network))
 
     @classmethod
-    def for_config(cls, network: NetworkConfig) -> NetPolicy:
+    def for_config(cls, network: NetworkConfig, *, max_age: float = 0.0) -> NetPolicy:
         """The process-wide policy for this network configuration (one resolver cache).
 
-        A new one is made when the hosts file changed since (a site moved host).
+        A new one is made when the hosts file changed since (a site moved host). The
+        file is looked at again when the last look is older than ``max_age`` seconds
+        (by default always): a caller asking per page (the rules) can spare the
+        ``stat``, which on a busy reactor thread is a GIL hand-off each time.
         """
         key = network.model_dump_json()
+        now = time.monotonic()
+        with _POLICIES_LOCK:
+            found = _POLICIES.get(key)
+            if found is not None and now - found[2] <= max_age:
+                return found[0]
         stamp = _file_stamp(network.hosts_file)
         with _POLICIES_LOCK:
             found = _POLICIES.get(key)
             if found is None or found[1] != stamp:
-                found = _POLICIES[key] = (cls.from_config(network), stamp)
+                found = (cls.from_config(network), stamp, now)
+            else:
+                found = (found[0], stamp, now)
+            _POLICIES[key] = found
         return found[0]
 
     def is_instant(self, host: str) -> bool:
@@ -153,7 +164,8 @@ class NetPolicy:
 
 
 _DNS_THREADS = concurrent.futures.ThreadPoolExecutor(32, thread_name_prefix="tocsin-dns")
-_POLICIES: dict[str, tuple[NetPolicy, tuple[float, int] | None]] = {}
+# key -> (policy, the hosts file's stamp, when the stamp was taken)
+_POLICIES: dict[str, tuple[NetPolicy, tuple[float, int] | None, float]] = {}
 
 
 def _file_stamp(path: str) -> tuple[float, int] | None:

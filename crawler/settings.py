@@ -38,6 +38,10 @@ LOG_LEVEL = "INFO"
 # generators; ours are checked by the tests, and the check costs ~1 ms a response.
 WARN_ON_GENERATOR_RETURN_VALUE = False
 LOGSTATS_INTERVAL = 60.0
+# What one callback yields is handled by this many tasks (Scrapy makes them all for
+# every response, even one that yields nothing); ours yield at most three things,
+# and Scrapy's default of 100 costs ~2 ms of the reactor per response.
+CONCURRENT_ITEMS = 4
 REACTOR_THREADPOOL_MAXSIZE = 20  # DNS lookups run in these threads
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 TWISTED_DNS_RESOLVER = "crawler.net.GuardedResolver"
@@ -55,9 +59,15 @@ RETRY_EXCEPTIONS = [
     "scrapy.core.downloader.handlers.http11.TunnelError",
 ]
 
+# A refused connection (a checked address, nothing listening) is the offline verdict:
+# retried this many times only, not crawl.retries (see OfflineAwareRetryMiddleware).
+TOCSIN_REFUSED_RETRIES = 1
+
 DOWNLOADER_MIDDLEWARES = {
     # Environment proxies would resolve names where the guard cannot see them.
     "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.OfflineAwareRetryMiddleware": 550,  # stock RetryMiddleware's place
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
     # Last before the downloader, after anything that could rewrite the request.

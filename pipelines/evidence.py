@@ -70,8 +70,18 @@ class EvidencePipeline:
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, CheckItem):
             return item
-        await asyncio.to_thread(self.keep, item)
+        if self._nothing_to_write(item):
+            self.keep(item)  # no file to write: not worth a thread hop
+        else:
+            await asyncio.to_thread(self.keep, item)
         return item
+
+    def _nothing_to_write(self, item: CheckItem) -> bool:
+        if item.verdict == "offline":
+            return True
+        return not (
+            item.blobs or item.browser or item.variants or item.blocked or item.payload is not None
+        )
 
     def keep(self, item: CheckItem) -> None:
         if item.verdict == "offline":

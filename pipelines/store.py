@@ -211,17 +211,26 @@ class StorePipeline:
         session.flush()
         malicious = [row for row in rows if row[2].verdict == "malicious"]
         sites = self._sites(session, [(url, item) for item, url, _ in malicious], now)
-        found: dict[int, tuple[int, str]] = {}
+        # Each URL's earlier campaigns in one query for the batch; a URL met again in the
+        # batch flushes first and asks again, so it sees what its first check wrote.
+        previous = self._previous_many(session, [url.id for _, url, _ in malicious])
+        done: set[int] = set()
+        recorded: list[tuple[Check, Incident, Campaign]] = []
         with session.no_autoflush:  # flush only where an id is needed
             for item, url, check in malicious:
+                if url.id in done:
+                    session.flush()
                 site = sites[_site_host(url, item)]
                 url.site_id = site.id
-                campaign = self._campaign(session, item, url, now)
+                known = None if url.id in done else previous
+                campaign = self._campaign(session, item, url, now, known)
                 incident = incidents.record_malicious(
                     session, site=site, campaign=campaign, url=url, check=check, now=now
                 )
-                session.flush()
-                found[check.id] = (incident.id, campaign.name)
+                recorded.append((check, incident, campaign))
+                done.add(url.id)
+            session.flush()
+        found = {check.id: (incident.id, campaign.name) for check, incident, campaign in recorded}
         outcomes: dict[int, CheckOutcome] = {}
         for item, url, check in rows:
             incident_id, campaign_name = found.get(check.id, (None, None))
@@ -279,7 +288,15 @@ class StorePipeline:
             )
         return sites
 
-    def _campaign(self, session: Session, item: CheckItem, url: Url, now: datetime) -> Campaign:
+    def _campaign(
+        self,
+        session: Session,
+        item: CheckItem,
+        url: Url,
+        now: datetime,
+        previous: dict[tuple[int, str], Campaign] | None = None,
+    ) -> Campaign:
+        """The campaign of a malicious check; ``previous`` is :meth:`_previous_many`'s answer."""
         family = item.family or "unknown"
         keys = list(item.meta.get("cluster") or []) or [f"site:{url.host}"]
         if url.campaign_hint:
@@ -293,7 +310,11 @@ class StorePipeline:
         else:
             # A URL seen malicious before stays in its campaign (same family): a site
             # compromised again is the same incident reopened, even with a new payload.
-            campaign = self._previous(session, url, family) or self._match(session, family, keys)
+            if previous is None:
+                before = self._previous(session, url, family)
+            else:
+                before = previous.get((url.id, family))
+            campaign = before or self._match(session, family, keys)
             if campaign is None:
                 value = keys[0].split(":", 1)[-1]
                 name = f"{family} {value}"[:190]
@@ -327,6 +348,24 @@ class StorePipeline:
             .order_by(Incident.id.desc())
             .limit(1)
         ).first()
+
+    def _previous_many(
+        self, session: Session, url_ids: list[int]
+    ) -> dict[tuple[int, str], Campaign]:
+        """:meth:`_previous` for many URLs at once: (url id, family) -> latest campaign."""
+        found: dict[tuple[int, str], Campaign] = {}
+        if not url_ids:
+            return found
+        rows = session.execute(
+            select(IncidentUrl.url_id, Campaign)
+            .join(Incident, IncidentUrl.incident_id == Incident.id)
+            .join(Campaign, Incident.campaign_id == Campaign.id)
+            .where(IncidentUrl.url_id.in_(set(url_ids)))
+            .order_by(Incident.id.desc())
+        )
+        for url_id, campaign in rows:
+            found.setdefault((url_id, campaign.family), campaign)
+        return found
 
     def _match(self, session: Session, family: str, keys: list[str]) -> Campaign | None:
         if family not in self.key_index:

@@ -61,7 +61,8 @@ class Engine:
         from crawler.net import NetPolicy
 
         try:
-            return NetPolicy.for_config(self.config.network).resolver.resolve(host).addresses
+            policy = NetPolicy.for_config(self.config.network, max_age=1.0)  # per page: no stat
+            return policy.resolver.resolve(host).addresses
         except Exception:
             return ()
 
