@@ -24,6 +24,7 @@ import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -474,35 +475,36 @@ class Renderer:
     ) -> dict[str, Any]:
         max_lines = self.config.notify.max_evidence_lines
 
-        def sites(selected: list[DueItem]) -> list[dict[str, Any]]:
-            grouped: dict[int, dict[str, Any]] = {}
+        def sites(selected: list[DueItem]) -> list[SimpleNamespace]:
+            # Namespaces, not dicts: Jinja looks ``site.host`` up as an attribute first,
+            # and a dict makes it fail (an exception) before trying the key, every time.
+            grouped: dict[int, SimpleNamespace] = {}
             for item in selected:
                 view = views[item.incident_id]
-                site = grouped.setdefault(
-                    view.site_id,
-                    {
-                        "host": view.host,
-                        "ips": view.ips[:8],
-                        "asn": view.asn,
-                        "as_name": view.as_name,
-                        "prefix": view.prefix,
-                        "country": view.country,
-                        "incidents": [],
-                    },
-                )
+                site = grouped.get(view.site_id)
+                if site is None:
+                    site = grouped[view.site_id] = SimpleNamespace(
+                        host=view.host,
+                        ips=view.ips[:8],
+                        asn=view.asn,
+                        as_name=view.as_name,
+                        prefix=view.prefix,
+                        country=view.country,
+                        incidents=[],
+                    )
                 prior = earlier.get((item.incident_id, item.contact_id))
-                site["incidents"].append(
-                    {
-                        "ticket": view.ticket,
-                        "family": view.family,
-                        "first_seen": view.first_seen,
-                        "last_confirmed": view.last_confirmed,
-                        "urls": view.urls,
-                        "url_count": view.url_count,
-                        "evidence_lines": [defang_text(x) for x in view.evidence_lines][:max_lines],
-                        "earlier_ticket": prior.ticket if prior else None,
-                        "earlier_date": prior.date if prior else None,
-                    }
+                site.incidents.append(
+                    SimpleNamespace(
+                        ticket=view.ticket,
+                        family=view.family,
+                        first_seen=view.first_seen,
+                        last_confirmed=view.last_confirmed,
+                        urls=view.urls,
+                        url_count=view.url_count,
+                        evidence_lines=[defang_text(x) for x in view.evidence_lines[:max_lines]],
+                        earlier_ticket=prior.ticket if prior else None,
+                        earlier_date=prior.date if prior else None,
+                    )
                 )
             return list(grouped.values())
 
