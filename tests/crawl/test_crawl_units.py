@@ -329,3 +329,34 @@ def test_store_reopens_the_same_incident_when_the_payload_changed(db_url, tmp_pa
 
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def test_a_refused_connection_is_retried_once_other_failures_as_configured() -> None:
+    """Refused (a checked address, nothing listening) is the offline verdict: one retry."""
+    from types import SimpleNamespace
+
+    from scrapy import Request, Spider
+    from scrapy.exceptions import DownloadConnectionRefusedError, DownloadTimeoutError
+    from scrapy.statscollectors import DummyStatsCollector
+
+    from crawler.middlewares import OfflineAwareRetryMiddleware
+
+    config = Config(crawl=CrawlConfig(retries=3))
+    settings = scrapy_settings(config)
+    spider = Spider("t")
+    # Only what get_retry_request reads: no reactor needed for the retry decision.
+    spider.crawler = SimpleNamespace(settings=settings)
+    spider.crawler.stats = DummyStatsCollector(spider.crawler)
+    middleware = OfflineAwareRetryMiddleware(settings)
+    middleware.crawler = SimpleNamespace(spider=spider)
+
+    def attempts(exc: Exception) -> int:
+        request, count = Request("http://www.example.com/"), 1
+        while (request := middleware.process_exception(request, exc)) is not None:
+            count += 1
+        return count
+
+    assert attempts(DownloadConnectionRefusedError("refused")) == 2
+    assert attempts(DownloadTimeoutError("slow")) == 4
+    middlewares = settings.getdict("DOWNLOADER_MIDDLEWARES")
+    assert "crawler.middlewares.OfflineAwareRetryMiddleware" in middlewares
