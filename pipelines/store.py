@@ -55,6 +55,8 @@ class StorePipeline:
         self._flusher: asyncio.Future[None] | None = None
         self.key_index: dict[str, dict[str, int]] = {}  # family -> cluster key -> campaign id
         self.names: set[str] | None = None  # campaign names, loaded on first need
+        # While a batch's campaigns are chosen: the new ones, by name and by cluster key.
+        self._fresh: dict[str, Any] | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> StorePipeline:
@@ -222,6 +224,20 @@ class StorePipeline:
         previous = self._previous_many(session, [url.id for _, url, _ in malicious])
         done: set[int] = set()
         recorded: list[tuple[Check, Incident, Campaign]] = []
+        if len({url.id for _, url, _ in malicious}) == len(malicious):
+            # Each URL once: every campaign first (the new ones in one flush), then the
+            # incidents, which need the campaigns' ids.
+            with session.no_autoflush:
+                chosen = self._campaigns(session, malicious, now, previous)
+                for (item, url, check), campaign in zip(malicious, chosen, strict=True):
+                    site = sites[_site_host(url, item)]
+                    url.site_id = site.id
+                    incident = incidents.record_malicious(
+                        session, site=site, campaign=campaign, url=url, check=check, now=now
+                    )
+                    recorded.append((check, incident, campaign))
+                session.flush()
+            malicious = []
         with session.no_autoflush:  # flush only where an id is needed
             for item, url, check in malicious:
                 if url.id in done:
@@ -294,6 +310,29 @@ class StorePipeline:
             )
         return sites
 
+    def _campaigns(
+        self,
+        session: Session,
+        rows: list[tuple[CheckItem, Url, Check]],
+        now: datetime,
+        previous: dict[tuple[int, str], Campaign],
+    ) -> list[Campaign]:
+        """:meth:`_campaign` for each row, the new campaigns written in one flush."""
+        self._fresh = {"new": [], "names": {}, "keys": {}}
+        try:
+            chosen = [self._campaign(session, item, url, now, previous) for item, url, _ in rows]
+            fresh, self._fresh = self._fresh, None
+        except BaseException:
+            self._fresh = None
+            raise
+        if fresh["new"]:
+            session.flush()
+        for campaign in fresh["new"]:
+            self._campaign_created(session, campaign, now)
+        for (family, key), campaign in fresh["keys"].items():
+            self.key_index.setdefault(family, {}).setdefault(key, campaign.id)
+        return chosen
+
     def _campaign(
         self,
         session: Session,
@@ -305,10 +344,15 @@ class StorePipeline:
         """The campaign of a malicious check; ``previous`` is :meth:`_previous_many`'s answer."""
         family = item.family or "unknown"
         keys = list(item.meta.get("cluster") or []) or [f"site:{url.host}"]
+        fresh = self._fresh
         if url.campaign_hint:
-            campaign = session.scalars(
-                select(Campaign).where(Campaign.name == url.campaign_hint)
-            ).one_or_none()
+            campaign = fresh["names"].get(url.campaign_hint) if fresh is not None else None
+            campaign = (
+                campaign
+                or session.scalars(
+                    select(Campaign).where(Campaign.name == url.campaign_hint)
+                ).one_or_none()
+            )
             if campaign is None:
                 campaign = self._new_campaign(
                     session, url.campaign_hint, family, None, now, manual=True
@@ -342,7 +386,12 @@ class StorePipeline:
         campaign.iocs = iocs
         index = self.key_index.setdefault(family, {})
         for key in keys:
-            index.setdefault(key, campaign.id)
+            if fresh is not None and (key in index or (family, key) in fresh["keys"]):
+                continue  # taken already, as setdefault would leave it
+            if campaign.id is not None:
+                index.setdefault(key, campaign.id)
+            else:  # a new campaign: its id comes with the batch's flush
+                fresh["keys"][(family, key)] = campaign  # type: ignore[index]
         return campaign
 
     def _previous(self, session: Session, url: Url, family: str) -> Campaign | None:
@@ -386,7 +435,10 @@ class StorePipeline:
                     index.setdefault(key, campaign_id)
             self.key_index[family] = index
         index = self.key_index[family]
+        fresh = self._fresh["keys"] if self._fresh is not None else {}
         for key in keys:
+            if (family, key) in fresh:  # created earlier in this batch, not yet written
+                return fresh[(family, key)]
             if key in index:
                 found = session.get(Campaign, index[key])
                 if found is not None:
@@ -413,19 +465,26 @@ class StorePipeline:
             iocs={},
         )
         session.add(campaign)
-        session.flush()
         if self.names is not None:
             self.names.add(name)
+        if self._fresh is not None:  # written with the batch's other new campaigns
+            self._fresh["new"].append(campaign)
+            self._fresh["names"][name] = campaign
+            return campaign
+        session.flush()
+        self._campaign_created(session, campaign, now)
+        return campaign
+
+    def _campaign_created(self, session: Session, campaign: Campaign, now: datetime) -> None:
         eventlog.record(
             session,
             now,
             "campaign.created",
             subject=("campaign", campaign.id),
-            name=name,
-            family=family,
-            manual=manual,
+            name=campaign.name,
+            family=campaign.family,
+            manual=campaign.manual,
         )
-        return campaign
 
 
 def _site_host(url: Url, item: CheckItem) -> str:
