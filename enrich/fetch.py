@@ -21,8 +21,8 @@ the whole request, no proxies from the environment, no cookies. As with the
 spider, TLS certificates are not verified: a compromised site's broken
 certificate does not make its owner's contact less useful.
 
-:func:`spider_fetcher` (the guarded Scrapy spider) stays for callers that
-already run a crawl.
+During a crawl, the item pipeline walks the same candidates as Scrapy requests
+instead (``crawler/spiders/securitytxt.py``), through the crawl's own guard.
 """
 
 from __future__ import annotations
@@ -267,38 +267,3 @@ def guarded_fetcher(app: App) -> ProcessFetcher:
     Call ``close()`` when done (``Enricher.run`` does) to stop the worker process.
     """
     return ProcessFetcher(app.config)
-
-
-def spider_fetcher(app: App) -> Callable[[Targets], dict[int, Fetched]]:
-    """A :data:`enrich.service.SecurityTxtFetcher` running the guarded Scrapy spider."""
-
-    def fetch(targets: Targets) -> dict[int, Fetched]:
-        from crawler.runner import run_spiders
-        from crawler.spiders.securitytxt import SecurityTxtSpider
-
-        if not targets:
-            return {}
-        sink: dict[int, Fetched] = {}
-        config = app.config.enrich
-        run_spiders(
-            app,
-            [
-                (
-                    SecurityTxtSpider,
-                    {
-                        "targets": targets,
-                        "sink": sink,
-                        "max_bytes": config.securitytxt_max_bytes,
-                        "timeout": config.securitytxt_timeout.total_seconds(),
-                    },
-                )
-            ],
-            settings={
-                "LOG_LEVEL": "WARNING",
-                "CONCURRENT_REQUESTS": config.securitytxt_concurrency,
-                "LOGSTATS_INTERVAL": 0,
-            },
-        )
-        return sink
-
-    return fetch
