@@ -550,14 +550,13 @@ class Renderer:
     def _report(self, view: IncidentView) -> bytes:
         cached = self._xarf.get(view.id)
         if cached is None:
-            report = xarf_reports.build(
+            cached = self._xarf[view.id] = xarf_reports.build_bytes(
                 view,
                 org=self.config.notify.org_name,
                 contact=self._sender,
                 now=self.now,
                 max_lines=self.config.notify.max_evidence_lines,
             )
-            cached = self._xarf[view.id] = xarf_reports.to_bytes(report)
         return cached
 
     def _csv(
