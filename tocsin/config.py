@@ -235,7 +235,7 @@ class NotifyConfig(Section):
     retry_base: Duration = timedelta(minutes=5)  # 4xx / refused: back off, doubling
     retry_max: Duration = timedelta(hours=6)
     max_attempts: int = Field(default=12, ge=1)
-    send_batch: int = Field(default=20, ge=1, le=1000)  # notices claimed per transaction
+    send_batch: int = Field(default=100, ge=1, le=1000)  # notices claimed per transaction
     compose_batch: int = Field(default=50, ge=1, le=5000)  # recipients per transaction
     # Processes that render notices while the main one reads and stores (1: render
     # in-process). Used when a run has many recipients to write to.
