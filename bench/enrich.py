@@ -114,31 +114,10 @@ def intelmq_rate(ips: list[str]) -> float:
     return len(ips) / (time.perf_counter() - start)
 
 
-def serve_sandbox(workdir: Path, count: int) -> None:
-    """Child process: run the sandbox with ``count`` scale sites until stdin closes.
-
-    The sandbox runs apart from the benchmarked process, as real servers would:
-    in the same process its threads would compete with tocsin for the GIL.
-    """
-    from tocsin.sandbox import Sandbox
-
-    with Sandbox(workdir / "sandbox", scale=count, mix={"page": 1.0}) as sb:
-        sites = [
-            {"host": s.host, "url": sb.url(s.id)}
-            for s in sb.select(include_scale=True)
-            if "scale" in s.tags and s.ip
-        ]
-        (workdir / "sites.json").write_text(json.dumps(sites))
-        tables = sb.config_tables("sqlite://")
-        (workdir / "tables.json").write_text(json.dumps(tables))
-        print("ready", flush=True)
-        sys.stdin.read()
-
-
 def bench_sites(count: int, db_url: str | None, securitytxt: bool) -> dict[str, Any]:
     import hashlib
-    import subprocess
 
+    from bench.sandbox_proc import SandboxProcess
     from enrich.service import enrich_sites
     from store import migrate
     from store.db import Database
@@ -149,17 +128,11 @@ def bench_sites(count: int, db_url: str | None, securitytxt: bool) -> dict[str, 
 
     workdir = Path(tempfile.mkdtemp(prefix="tocsin-bench-enrich-"))
     now = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--serve-sandbox", str(workdir), "--sites", str(count)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "ready"
-        sites = json.loads((workdir / "sites.json").read_text())
-        tables = json.loads((workdir / "tables.json").read_text())
+    # The sandbox runs in a child process, as real servers would: in this process its
+    # threads would compete with tocsin for the GIL.
+    with SandboxProcess(workdir / "sandbox", scale=count, mix={"page": 1.0}) as sandbox:
+        sites = [s for s in sandbox.sites if s["ip"]]
+        tables = sandbox.config_tables("sqlite://")
         url = db_url or f"sqlite:///{workdir / 'tocsin.db'}"
         tables["database"] = {"url": url}
         tables.setdefault("enrich", {})["securitytxt"] = securitytxt
@@ -193,10 +166,6 @@ def bench_sites(count: int, db_url: str | None, securitytxt: bool) -> dict[str, 
         start = time.perf_counter()
         summary = enrich_sites(app)
         wall = time.perf_counter() - start
-    finally:
-        if child.stdin:
-            child.stdin.close()
-        child.wait(timeout=60)
     return {
         "sites": summary.sites,
         "done": summary.done,
@@ -219,11 +188,7 @@ def main() -> None:
     parser.add_argument(
         "--sites-only", action="store_true", help="skip the ASN-lookup and IntelMQ parts"
     )
-    parser.add_argument("--serve-sandbox", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_sandbox:
-        serve_sandbox(Path(args.serve_sandbox), args.sites)
-        return
 
     if not args.sites_only:
         print_asn(bench_asn(args.ips, args.intelmq_sample), args.intelmq_sample)
