@@ -178,8 +178,7 @@ def command(
             f"  feed      {feed}\n"
             f"  status    tocsin --config {config_path} status\n"
             f"  export    tocsin --config {config_path} export --format json\n"
-            f"  board     tocsin --config {config_path} board   "
-            "(then open http://127.0.0.1:8080)\n"
+            f"  report    tocsin --config {config_path} report asn --since 7d\n"
         )
         if keep_running:
             out.print(
