@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from notify_helpers import Seed, make_app, outbox_messages
 from sqlalchemy import func, select
@@ -27,15 +28,21 @@ def _counts(app: App) -> tuple[int, int, int]:
         )
 
 
+def _planned(app: App, contact: int) -> tuple[Composer, Any, list[Any]]:
+    """A composer, its plan for ``contact`` and the messages rendered from it (no lock)."""
+    composer = _composer(app)
+    with app.db.session() as s:
+        plan = composer.plan(s, [contact], set())
+    assert composer.renderer is not None
+    return composer, plan, composer.renderer.render(plan.job)
+
+
 def test_a_plan_whose_items_were_queued_meanwhile_is_dropped(app: App, seed: Seed) -> None:
     contact = seed.contact("abuse@net1.example")
     seed.incident("a.example.com", ladder=[(contact, 1)])
     seed.incident("b.example.com", ladder=[(contact, 1)])
-    ours, theirs = _composer(app), _composer(app)
-    with app.db.session() as s:
-        plan = ours.plan(s, [contact], set())
-    assert ours.renderer is not None
-    prepared = ours.renderer.render(plan.job)
+    ours, plan, prepared = _planned(app, contact)
+    theirs = _composer(app)
     assert len(prepared) == 1 and len(prepared[0].items) == 2
 
     # Another run queues the same recipient between our read and our write.
@@ -51,11 +58,7 @@ def test_a_plan_whose_items_were_queued_meanwhile_is_dropped(app: App, seed: See
 def test_a_plan_for_a_contact_suppressed_meanwhile_is_dropped(app: App, seed: Seed) -> None:
     contact = seed.contact("abuse@net2.example")
     seed.incident("c.example.com", ladder=[(contact, 1)])
-    composer = _composer(app)
-    with app.db.session() as s:
-        plan = composer.plan(s, [contact], set())
-    assert composer.renderer is not None
-    prepared = composer.renderer.render(plan.job)
+    composer, plan, prepared = _planned(app, contact)
     with app.db.session() as s:
         s.get(Contact, contact).suppressed = True
 
@@ -66,11 +69,7 @@ def test_a_plan_for_a_contact_suppressed_meanwhile_is_dropped(app: App, seed: Se
 def test_an_unchanged_plan_is_stored_as_rendered(app: App, seed: Seed) -> None:
     contact = seed.contact("abuse@net3.example")
     seed.incident("d.example.com", ladder=[(contact, 1)])
-    composer = _composer(app)
-    with app.db.session() as s:
-        plan = composer.plan(s, [contact], set())
-    assert composer.renderer is not None
-    prepared = composer.renderer.render(plan.job)
+    composer, plan, prepared = _planned(app, contact)
 
     _compose_chunk(app, composer, set(), [contact], plan=plan, prepared=prepared)
     with app.db.session() as s:
