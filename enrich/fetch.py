@@ -47,6 +47,7 @@ from enrich.securitytxt import Fetched, Walk
 from tocsin.app import App
 from tocsin.config import Config
 from tocsin.errors import BlockedAddress, ResolveError
+from tocsin.net.body import read_capped
 
 log = logging.getLogger(__name__)
 
@@ -153,17 +154,10 @@ class GuardedFetcher:
             raise _Failed("DNSLookupError") from None
         try:
             async with session.get(target, allow_redirects=False) as response:
-                if (response.content_length or 0) > self.max_bytes:
+                body = await read_capped(response, self.max_bytes)
+                if body is None:
                     raise _Failed(f"answer over {self.max_bytes} bytes")
-                body = bytearray()
-                while len(body) <= self.max_bytes:
-                    chunk = await response.content.read(self.max_bytes + 1 - len(body))
-                    if not chunk:
-                        break
-                    body.extend(chunk)
-                if len(body) > self.max_bytes:
-                    raise _Failed(f"answer over {self.max_bytes} bytes")
-                return url, response.status, response.headers.get("Location"), bytes(body)
+                return url, response.status, response.headers.get("Location"), body
         except TimeoutError:
             raise _Failed("TimeoutError", timed_out=True) from None
         except aiohttp.ServerTimeoutError:

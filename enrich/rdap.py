@@ -54,6 +54,7 @@ from tocsin import __version__
 from tocsin.clock import utcnow
 from tocsin.config import RdapConfig
 from tocsin.errors import ConfigError
+from tocsin.net.body import read_capped
 
 log = logging.getLogger(__name__)
 
@@ -591,18 +592,13 @@ class RdapClient:
         state.requests += 1
         cap = self.config.max_response
         async with self._http.get(url, allow_redirects=False) as response:
-            body = bytearray()
-            while True:  # decoded: the cap bounds a gzip bomb
-                chunk = await response.content.read(65536)
-                if not chunk:
-                    break
-                body.extend(chunk)
-                if len(body) > cap:
-                    raise ValueError(f"RDAP answer from {server} exceeds {cap} bytes")
+            body = await read_capped(response, cap)  # decoded: bounds a gzip bomb too
+            if body is None:
+                raise ValueError(f"RDAP answer from {server} exceeds {cap} bytes")
             if response.status == 429:
                 state.retry_after = parse_retry_after(
                     response.headers.get("Retry-After"), self.clock()
                 )
                 wait = state.retry_after if state.retry_after is not None else 1.0
                 state.blocked_until = max(state.blocked_until, time.monotonic() + wait)
-            return response.status, response.headers.get("Location"), bytes(body)
+            return response.status, response.headers.get("Location"), body
