@@ -220,37 +220,25 @@ class StorePipeline:
         malicious = [row for row in rows if row[2].verdict == "malicious"]
         sites = self._sites(session, [(url, item) for item, url, _ in malicious], now)
         # Each URL's earlier campaigns in one query for the batch; a URL met again in the
-        # batch flushes first and asks again, so it sees what its first check wrote.
+        # batch gets the campaign its first check got (``_campaigns`` keeps ``previous``
+        # current), and a flush first, so that record_malicious sees the first one's link.
         previous = self._previous_many(session, [url.id for _, url, _ in malicious])
-        done: set[int] = set()
         recorded: list[tuple[Check, Incident, Campaign]] = []
-        if len({url.id for _, url, _ in malicious}) == len(malicious):
-            # Each URL once: every campaign first (the new ones in one flush), then the
-            # incidents, which need the campaigns' ids.
-            with session.no_autoflush:
-                chosen = self._campaigns(session, malicious, now, previous)
-                for (item, url, check), campaign in zip(malicious, chosen, strict=True):
-                    site = sites[_site_host(url, item)]
-                    url.site_id = site.id
-                    incident = incidents.record_malicious(
-                        session, site=site, campaign=campaign, url=url, check=check, now=now
-                    )
-                    recorded.append((check, incident, campaign))
-                session.flush()
-            malicious = []
+        seen: set[int] = set()
         with session.no_autoflush:  # flush only where an id is needed
-            for item, url, check in malicious:
-                if url.id in done:
+            # Every campaign first (the new ones in one flush), then the incidents,
+            # which need the campaigns' ids.
+            chosen = self._campaigns(session, malicious, now, previous)
+            for (item, url, check), campaign in zip(malicious, chosen, strict=True):
+                if url.id in seen:
                     session.flush()
+                seen.add(url.id)
                 site = sites[_site_host(url, item)]
                 url.site_id = site.id
-                known = None if url.id in done else previous
-                campaign = self._campaign(session, item, url, now, known)
                 incident = incidents.record_malicious(
                     session, site=site, campaign=campaign, url=url, check=check, now=now
                 )
                 recorded.append((check, incident, campaign))
-                done.add(url.id)
             session.flush()
         found = {check.id: (incident.id, campaign.name) for check, incident, campaign in recorded}
         outcomes: dict[int, CheckOutcome] = {}
@@ -320,7 +308,11 @@ class StorePipeline:
         """:meth:`_campaign` for each row, the new campaigns written in one flush."""
         self._fresh = {"new": [], "names": {}, "keys": {}}
         try:
-            chosen = [self._campaign(session, item, url, now, previous) for item, url, _ in rows]
+            chosen = []
+            for item, url, _ in rows:
+                campaign = self._campaign(session, item, url, now, previous)
+                previous[(url.id, campaign.family)] = campaign  # for the URL's next check
+                chosen.append(campaign)
             fresh, self._fresh = self._fresh, None
         except BaseException:
             self._fresh = None
@@ -339,16 +331,15 @@ class StorePipeline:
         item: CheckItem,
         url: Url,
         now: datetime,
-        previous: dict[tuple[int, str], Campaign] | None = None,
+        previous: dict[tuple[int, str], Campaign],
     ) -> Campaign:
         """The campaign of a malicious check; ``previous`` is :meth:`_previous_many`'s answer."""
         family = item.family or "unknown"
         keys = list(item.meta.get("cluster") or []) or [f"site:{url.host}"]
-        fresh = self._fresh
+        fresh = self._batch()
         if url.campaign_hint:
-            campaign = fresh["names"].get(url.campaign_hint) if fresh is not None else None
             campaign = (
-                campaign
+                fresh["names"].get(url.campaign_hint)
                 or session.scalars(
                     select(Campaign).where(Campaign.name == url.campaign_hint)
                 ).one_or_none()
@@ -360,11 +351,7 @@ class StorePipeline:
         else:
             # A URL seen malicious before stays in its campaign (same family): a site
             # compromised again is the same incident reopened, even with a new payload.
-            if previous is None:
-                before = self._previous(session, url, family)
-            else:
-                before = previous.get((url.id, family))
-            campaign = before or self._match(session, family, keys)
+            campaign = previous.get((url.id, family)) or self._match(session, family, keys)
             if campaign is None:
                 value = keys[0].split(":", 1)[-1]
                 name = f"{family} {value}"[:190]
@@ -386,28 +373,23 @@ class StorePipeline:
         campaign.iocs = iocs
         index = self.key_index.setdefault(family, {})
         for key in keys:
-            if fresh is not None and (key in index or (family, key) in fresh["keys"]):
+            if key in index or (family, key) in fresh["keys"]:
                 continue  # taken already, as setdefault would leave it
             if campaign.id is not None:
                 index.setdefault(key, campaign.id)
             else:  # a new campaign: its id comes with the batch's flush
-                fresh["keys"][(family, key)] = campaign  # type: ignore[index]
+                fresh["keys"][(family, key)] = campaign
         return campaign
 
-    def _previous(self, session: Session, url: Url, family: str) -> Campaign | None:
-        return session.scalars(
-            select(Campaign)
-            .join(Incident, Incident.campaign_id == Campaign.id)
-            .join(IncidentUrl, IncidentUrl.incident_id == Incident.id)
-            .where(IncidentUrl.url_id == url.id, Campaign.family == family)
-            .order_by(Incident.id.desc())
-            .limit(1)
-        ).first()
+    def _batch(self) -> dict[str, Any]:
+        """The campaigns :meth:`_campaigns` is choosing: new ones, by name, by cluster key."""
+        assert self._fresh is not None, "campaigns are chosen per batch, in _campaigns"
+        return self._fresh
 
     def _previous_many(
         self, session: Session, url_ids: list[int]
     ) -> dict[tuple[int, str], Campaign]:
-        """:meth:`_previous` for many URLs at once: (url id, family) -> latest campaign."""
+        """Each URL's latest campaign per family, from its incidents: (url id, family) -> it."""
         found: dict[tuple[int, str], Campaign] = {}
         if not url_ids:
             return found
@@ -435,7 +417,7 @@ class StorePipeline:
                     index.setdefault(key, campaign_id)
             self.key_index[family] = index
         index = self.key_index[family]
-        fresh = self._fresh["keys"] if self._fresh is not None else {}
+        fresh = self._batch()["keys"]
         for key in keys:
             if (family, key) in fresh:  # created earlier in this batch, not yet written
                 return fresh[(family, key)]
@@ -467,12 +449,9 @@ class StorePipeline:
         session.add(campaign)
         if self.names is not None:
             self.names.add(name)
-        if self._fresh is not None:  # written with the batch's other new campaigns
-            self._fresh["new"].append(campaign)
-            self._fresh["names"][name] = campaign
-            return campaign
-        session.flush()
-        self._campaign_created(session, campaign, now)
+        fresh = self._batch()  # written with the batch's other new campaigns
+        fresh["new"].append(campaign)
+        fresh["names"][name] = campaign
         return campaign
 
     def _campaign_created(self, session: Session, campaign: Campaign, now: datetime) -> None:
