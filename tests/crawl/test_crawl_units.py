@@ -293,24 +293,17 @@ def test_a_crashed_renderer_is_retried_once_in_a_fresh_page(sandbox, tmp_path: P
 
 def test_store_reopens_the_same_incident_when_the_payload_changed(db_url, tmp_path) -> None:
     """Store paths on both engines: a re-compromise with a new payload is a reopening."""
-    from crawler.items import Blob
     from pipelines.store import StorePipeline
     from store import incidents
     from store.models import Campaign, Evidence, Incident
 
     config = Config.model_validate({"database": {"url": db_url}})
     app = App(preset=config)
-    (url_id,) = add_urls(app.db, ["http://www.shop.test/files/invoice.exe"]).values()
+    (url_id,) = add_urls(app.db, [PAYLOAD_URL]).values()
     store = StorePipeline(app.db, config, app.clock)
 
     def malicious(sha: str) -> CheckItem:
-        item = CheckItem(url_id, "http://www.shop.test/files/invoice.exe", "triage", T)
-        item.route, item.verdict, item.family = "payload", "malicious", "malware-download"
-        item.confidence, item.rules = 0.9, ["tocsin.payload.pe"]
-        item.iocs = {"sha256": [sha]}
-        item.meta = {"cluster": [f"sha256:{sha}"], "payload_sha256": sha}
-        item.blobs = [Blob("payload_zip", "application/zip", None, "zip", sha, "f" * 64, 10)]
-        return item
+        return _payload_item(url_id, sha)
 
     (first,) = store.store_batch([malicious("a" * 64)])
     assert first.verdict == "malicious" and first.incident_id and first.campaign
@@ -329,6 +322,41 @@ def test_store_reopens_the_same_incident_when_the_payload_changed(db_url, tmp_pa
 
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+PAYLOAD_URL = "http://www.shop.test/files/invoice.exe"
+
+
+def _payload_item(url_id: int, sha: str) -> CheckItem:
+    """A malicious direct-payload check of PAYLOAD_URL, as triage would yield it."""
+    from crawler.items import Blob
+
+    item = CheckItem(url_id, PAYLOAD_URL, "triage", T)
+    item.route, item.verdict, item.family = "payload", "malicious", "malware-download"
+    item.confidence, item.rules = 0.9, ["tocsin.payload.pe"]
+    item.iocs = {"sha256": [sha]}
+    item.meta = {"cluster": [f"sha256:{sha}"], "payload_sha256": sha}
+    item.blobs = [Blob("payload_zip", "application/zip", None, "zip", sha, "f" * 64, 10)]
+    return item
+
+
+def test_one_url_twice_in_a_batch_is_one_incident_in_one_campaign(db_url) -> None:
+    """A URL checked twice before the writer's next batch: the second check joins the
+    first one's campaign and incident (one link), on both engines."""
+    from pipelines.store import StorePipeline
+    from store.models import Campaign, Incident, IncidentUrl
+
+    config = Config.model_validate({"database": {"url": db_url}})
+    app = App(preset=config)
+    (url_id,) = add_urls(app.db, [PAYLOAD_URL]).values()
+    store = StorePipeline(app.db, config, app.clock)
+    first, second = store.store_batch(
+        [_payload_item(url_id, "a" * 64), _payload_item(url_id, "b" * 64)]
+    )
+    assert first.incident_id and second.incident_id == first.incident_id
+    assert second.campaign == first.campaign
+    with app.db.session() as session:
+        assert len(session.scalars(select(Campaign)).all()) == 1
+        assert len(session.scalars(select(Incident)).all()) == 1
+        assert len(session.scalars(select(IncidentUrl)).all()) == 1
 
 
 def test_a_refused_connection_is_retried_once_other_failures_as_configured() -> None:
