@@ -18,7 +18,8 @@ Full scale (the lead, on a quiet machine):
 Small scale (a smoke run, a couple of minutes):
     .venv/bin/python bench/crawl.py --urls 200 --rss-pages 100 --capture 6
 Options: --db URL (default: a SQLite file in a temporary folder), --concurrency N
-(browser pages at once, default browser.concurrency), --no-capture.
+(browser pages at once, default browser.concurrency), --no-capture, --triage-only
+(the triage rate alone: a few minutes).
 """
 
 from __future__ import annotations
@@ -201,6 +202,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=0, help="default: browser.concurrency")
     parser.add_argument("--db", default="")
     parser.add_argument("--no-capture", action="store_true")
+    parser.add_argument("--triage-only", action="store_true", help="stop after the triage rate")
     args = parser.parse_args()
 
     import logging
@@ -261,6 +263,9 @@ def main() -> None:
             f"  bare Scrapy with CONCURRENT_ITEMS={BARE_TUNED['CONCURRENT_ITEMS']} as tocsin: "
             f"{tuned_rate:.1f} URLs/s (ratio {triage_rate / tuned_rate:.2f})"
         )
+
+        if args.triage_only:
+            return
 
         # 2 and 3. The pages in the browser, visited in turn; RSS at P/10 and P.
         page_ids = [ids[s["url"]] for s in scale if s["tags"][1] == "page"]
