@@ -24,8 +24,9 @@ class Blob:
 class CheckItem:
     """One visit to one URL, from triage to verdict.
 
-    The spider fills in what it saw; ``pipelines.verdict`` adds the verdict,
-    ``pipelines.evidence`` stores the blobs, ``pipelines.store`` writes the rows.
+    The spider fills in what it saw; in the check worker, ``pipelines.verdict``
+    adds the verdict, ``pipelines.evidence`` stores the blobs and
+    ``pipelines.store`` writes the rows.
     """
 
     url_id: int
@@ -53,14 +54,14 @@ class CheckItem:
         default=None, repr=False
     )  # the recorded behaviour (see crawler.browser.recorder)
     blocked: list[dict[str, str]] = field(default_factory=list)
-    # Set by the verdict pipeline.
+    # Set by the verdict (pipelines.verdict).
     verdict: str | None = None
     family: str | None = None
     confidence: float | None = None
     rules: list[str] = field(default_factory=list)
     iocs: dict[str, list[str]] = field(default_factory=dict)
     evidence_lines: list[str] = field(default_factory=list)
-    # Set by the spider (screenshot, DOM...) and the verdict pipeline (payload zips).
+    # Set by the spider (screenshot, DOM...) and the evidence keeper (payload zips).
     blobs: list[Blob] = field(repr=False, default_factory=list)
     meta: dict[str, Any] = field(repr=False, default_factory=dict)
 

@@ -52,7 +52,7 @@ class RunContext:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def report(self, outcome: CheckOutcome) -> None:
-        """Called by the store pipeline once a check is committed."""
+        """Called by the check pipeline once a check is committed."""
         with self.lock:
             self.outcomes[outcome.url_id] = outcome
         if self.on_check is not None:

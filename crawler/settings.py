@@ -80,9 +80,8 @@ DOWNLOAD_HANDLERS = {
 }
 
 ITEM_PIPELINES = {
-    "pipelines.verdict.VerdictPipeline": 100,
-    "pipelines.evidence.EvidencePipeline": 200,
-    "pipelines.store.StorePipeline": 300,
+    # Verdict, evidence and store, in the check worker process (see pipelines.worker).
+    "pipelines.checks.CheckPipeline": 300,
     "pipelines.enrich.EnrichPipeline": 400,  # the enrich stage's hand-off (enrich.in_crawl)
 }
 

@@ -1,6 +1,6 @@
 """The enrich hand-off: enrich a site right after the crawl confirmed it malicious.
 
-Runs after ``pipelines.store`` (which created the site and its incident). Each
+Runs after ``pipelines.checks`` (whose worker created the site and its incident). Each
 malicious check's site is enriched in the background while the crawl goes on:
 security.txt is fetched through the running engine (so through the same
 downloader middlewares and SSRF guard as every other request), then the rest

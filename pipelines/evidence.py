@@ -1,18 +1,17 @@
-"""The evidence pipeline: screenshot, request log, DOM and payloads into the blob store.
+"""Evidence: screenshot, request log, DOM and payloads into the blob store.
 
-Blobs are written here (in a worker thread); their rows are written with the
-check by the store pipeline. The request log is compact JSON (not a HAR): what
-was requested, by whom, with what answer, and what the guard refused. Payloads
-(a direct payload, a drive-by download) go in AES zips with the password
-``infected``, reused when the same payload was zipped before.
+Blobs are written here, in the check worker (``pipelines.worker``), after the
+verdict; their rows are written with the check by the store writer. The request
+log is compact JSON (not a HAR): what was requested, by whom, with what answer,
+and what the guard refused. Payloads (a direct payload, a drive-by download) go
+in AES zips with the password ``infected``, reused when the same payload was
+zipped before.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -48,40 +47,15 @@ def request_log(item: CheckItem) -> dict[str, Any]:
     }
 
 
-class EvidencePipeline:
+class EvidenceKeeper:
+    """Writes a judged check's blobs; one per crawl, so its memory of zips is the crawl's."""
+
     def __init__(self, config: Config, db: Database | None) -> None:
         self.config = config
         self.store = EvidenceStore.from_config(config)
         self.db = db
         # Zips made by this crawl whose rows may not be committed yet: content -> (sha, size).
         self.zipped: OrderedDict[str, tuple[str, int]] = OrderedDict()
-        # Items are kept in parallel threads; one lock per payload, so the same payload
-        # is zipped once while different ones are zipped at the same time.
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_lock = threading.Lock()
-
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> EvidencePipeline:
-        from crawler.runner import run_context
-
-        ctx = run_context(crawler)
-        return cls(ctx.app.config, ctx.app.db)
-
-    async def process_item(self, item: Any) -> Any:
-        if not isinstance(item, CheckItem):
-            return item
-        if self._nothing_to_write(item):
-            self.keep(item)  # no file to write: not worth a thread hop
-        else:
-            await asyncio.to_thread(self.keep, item)
-        return item
-
-    def _nothing_to_write(self, item: CheckItem) -> bool:
-        if item.verdict == "offline":
-            return True
-        return not (
-            item.blobs or item.browser or item.variants or item.blocked or item.payload is not None
-        )
 
     def keep(self, item: CheckItem) -> None:
         if item.verdict == "offline":
@@ -122,15 +96,8 @@ class EvidencePipeline:
             blob.data = None  # the bytes are on disk now; keep the item small
 
     def _zip(self, item: CheckItem, data: bytes, name: str, note: str) -> None:
+        """Zip a payload, or point at the zip of the same bytes made before."""
         content = hashlib.sha256(data).hexdigest()
-        with self._locks_lock:
-            lock = self._locks.setdefault(content, threading.Lock())
-            if len(self._locks) > 4096:
-                self._locks = {content: lock}
-        with lock:
-            self._zip_locked(item, data, name, note, content)
-
-    def _zip_locked(self, item: CheckItem, data: bytes, name: str, note: str, content: str) -> None:
         known = self.zipped.get(content)
         if known is not None and self.store.exists(known[0]):
             item.blobs.append(Blob("payload_zip", "application/zip", None, note, content, *known))

@@ -1,10 +1,8 @@
-"""The store pipeline: the check, the URL's state, and for malicious checks the site,
+"""The store writer: the check, the URL's state, and for malicious checks the site,
 its campaign and its incident.
 
-Writes happen in one worker thread per crawl (one writer: no lock fights between
-the crawl's own transactions, and the reactor never waits on the database). The
-checks that queue up while a batch is written go in the next batch, in one
-transaction (at most ``BATCH``), taken with :meth:`Database.claim` so a
+It runs in the check worker (``pipelines.worker``), one writer per crawl, a
+batch of checks per transaction, taken with :meth:`Database.claim` so a
 concurrent process cannot interleave on SQLite.
 
 Campaigns cluster incidents by family plus a shared indicator: the same
@@ -16,8 +14,6 @@ its incidents.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import logging
 from datetime import datetime
 from typing import Any
@@ -36,102 +32,37 @@ from tocsin.config import Config
 log = logging.getLogger("tocsin.crawl.store")
 
 MAX_CAMPAIGN_IOCS = 200
-BATCH = 100  # checks written per transaction
-# A batch short of BATCH waits this long for more checks first: a transaction costs a
-# dozen statements whatever its size, and each statement is a GIL hand-off between
-# the writer thread and the reactor, so a few large batches beat many small ones.
-LINGER = 0.05  # seconds
 
 
-class StorePipeline:
-    def __init__(self, db: Database, config: Config, clock: Any, ctx: Any = None) -> None:
+class StoreWriter:
+    """Writes a crawl's checks; its caches (campaigns by key, names) last for the crawl."""
+
+    def __init__(self, db: Database, config: Config) -> None:
         self.db = db
         self.config = config
-        self.clock = clock
-        self.ctx = ctx
-        self.executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self.pending: list[tuple[CheckItem, asyncio.Future[CheckOutcome | None]]] = []
-        self.flushing = False
-        self._flusher: asyncio.Future[None] | None = None
         self.key_index: dict[str, dict[str, int]] = {}  # family -> cluster key -> campaign id
         self.names: set[str] | None = None  # campaign names, loaded on first need
         # While a batch's campaigns are chosen: the new ones, by name and by cluster key.
         self._fresh: dict[str, Any] | None = None
 
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> StorePipeline:
-        from crawler.runner import run_context
-
-        ctx = run_context(crawler)
-        return cls(ctx.app.db, ctx.app.config, ctx.app.clock, ctx)
-
-    def open_spider(self) -> None:
-        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tocsin-store")
-        self.pending: list[tuple[CheckItem, asyncio.Future[CheckOutcome | None]]] = []
-        self.flushing = False
-        self._flusher: asyncio.Future[None] | None = None
-
-    def close_spider(self) -> None:
-        if self.executor is not None:
-            self.executor.shutdown(wait=True)
-            self.executor = None
-
-    async def process_item(self, item: Any) -> Any:
-        if not isinstance(item, CheckItem):
-            return item
-        if self.executor is None:
-            self.open_spider()
-        future: asyncio.Future[CheckOutcome | None] = asyncio.get_running_loop().create_future()
-        self.pending.append((item, future))
-        if not self.flushing:
-            self.flushing = True
-            self._flusher = asyncio.ensure_future(self._flush())
-        outcome = await future
-        if outcome is not None and self.ctx is not None:
-            self.ctx.report(outcome)
-        return item
-
-    async def _flush(self) -> None:
-        """Write what has queued up, a batch per transaction, until nothing is left."""
-        loop = asyncio.get_running_loop()
-        try:
-            while self.pending:
-                if len(self.pending) < BATCH:
-                    await asyncio.sleep(LINGER)
-                batch, self.pending = self.pending[:BATCH], self.pending[BATCH:]
-                try:
-                    outcomes = await loop.run_in_executor(
-                        self.executor, self.store_batch, [item for item, _ in batch]
-                    )
-                except Exception as exc:
-                    for _, future in batch:
-                        future.set_exception(exc)
-                    continue
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    future.set_result(outcome)
-        finally:
-            self.flushing = False
-
-    # ------------------------------------------------------------------ writing
-
-    def store_batch(self, items: list[CheckItem]) -> list[CheckOutcome | None]:
+    def store_batch(self, items: list[CheckItem], now: datetime) -> list[CheckOutcome | None]:
         """One transaction for the batch; item by item if a concurrent writer interferes."""
         try:
             with self.db.claim() as session:
-                return self._store_many(session, items)
+                return self._store_many(session, items, now)
         except IntegrityError:
             log.debug("store: a concurrent writer got there first; one by one", exc_info=True)
             self._forget()
         except Exception:
             self._forget()  # the caches may name campaigns that were rolled back
             raise
-        return [self.store(item) for item in items]
+        return [self.store(item, now) for item in items]
 
-    def store(self, item: CheckItem) -> CheckOutcome | None:
+    def store(self, item: CheckItem, now: datetime) -> CheckOutcome | None:
         for attempt in range(3):
             try:
                 with self.db.claim() as session:
-                    return self._store_many(session, [item])[0]
+                    return self._store_many(session, [item], now)[0]
             except IntegrityError:
                 if attempt == 2:
                     raise
@@ -143,9 +74,10 @@ class StorePipeline:
         self.key_index.clear()
         self.names = None
 
-    def _store_many(self, session: Session, items: list[CheckItem]) -> list[CheckOutcome | None]:
+    def _store_many(
+        self, session: Session, items: list[CheckItem], now: datetime
+    ) -> list[CheckOutcome | None]:
         """Checks, evidence, URL states and events in few statements; then the incidents."""
-        now = self.clock.now()
         ids = {item.url_id for item in items}
         urls = {u.id: u for u in session.scalars(select(Url).where(Url.id.in_(ids)))}
         rows: list[tuple[CheckItem, Url, Check]] = []

@@ -293,25 +293,25 @@ def test_a_crashed_renderer_is_retried_once_in_a_fresh_page(sandbox, tmp_path: P
 
 def test_store_reopens_the_same_incident_when_the_payload_changed(db_url, tmp_path) -> None:
     """Store paths on both engines: a re-compromise with a new payload is a reopening."""
-    from pipelines.store import StorePipeline
+    from pipelines.store import StoreWriter
     from store import incidents
     from store.models import Campaign, Evidence, Incident
 
     config = Config.model_validate({"database": {"url": db_url}})
     app = App(preset=config)
     (url_id,) = add_urls(app.db, [PAYLOAD_URL]).values()
-    store = StorePipeline(app.db, config, app.clock)
+    store = StoreWriter(app.db, config)
 
     def malicious(sha: str) -> CheckItem:
         return _payload_item(url_id, sha)
 
-    (first,) = store.store_batch([malicious("a" * 64)])
+    (first,) = store.store_batch([malicious("a" * 64)], T)
     assert first.verdict == "malicious" and first.incident_id and first.campaign
     with app.db.session() as session:
         incident = session.get(Incident, first.incident_id)
         incidents.resolve(session, incident, T, reason="clean", check_id=None)
-    store = StorePipeline(app.db, config, app.clock)  # a later crawl
-    (second,) = store.store_batch([malicious("b" * 64)])
+    store = StoreWriter(app.db, config)  # a later crawl
+    (second,) = store.store_batch([malicious("b" * 64)], T)
     assert second.incident_id == first.incident_id and second.campaign == first.campaign
     with app.db.session() as session:
         incident = session.get(Incident, first.incident_id)
@@ -341,15 +341,15 @@ def _payload_item(url_id: int, sha: str) -> CheckItem:
 def test_one_url_twice_in_a_batch_is_one_incident_in_one_campaign(db_url) -> None:
     """A URL checked twice before the writer's next batch: the second check joins the
     first one's campaign and incident (one link), on both engines."""
-    from pipelines.store import StorePipeline
+    from pipelines.store import StoreWriter
     from store.models import Campaign, Incident, IncidentUrl
 
     config = Config.model_validate({"database": {"url": db_url}})
     app = App(preset=config)
     (url_id,) = add_urls(app.db, [PAYLOAD_URL]).values()
-    store = StorePipeline(app.db, config, app.clock)
+    store = StoreWriter(app.db, config)
     first, second = store.store_batch(
-        [_payload_item(url_id, "a" * 64), _payload_item(url_id, "b" * 64)]
+        [_payload_item(url_id, "a" * 64), _payload_item(url_id, "b" * 64)], T
     )
     assert first.incident_id and second.incident_id == first.incident_id
     assert second.campaign == first.campaign

@@ -1,0 +1,88 @@
+"""The check pipeline: each check to the check worker, and back what was stored.
+
+The worker (``pipelines.worker``) judges the check, keeps its evidence and
+writes it; here, on the reactor, a check costs a place in a batch. The checks
+that queue up while the worker handles a batch go in the next one (at most
+``BATCH``; a short batch waits ``LINGER`` for more), so the worker's
+transactions are few and large. The verdict comes back onto the item for the
+pipelines after this one (the enrich hand-off), and the stored check goes to the
+run's progress callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from crawler.items import CheckItem, CheckOutcome
+from pipelines.worker import WORKER, CheckWorker, end_job, handle_batch, start_job
+from tocsin.config import Config
+
+BATCH = 100  # checks per batch (one transaction)
+# A batch short of BATCH waits this long for more checks: a transaction costs a dozen
+# statements whatever its size, so a few large batches beat many small ones.
+LINGER = 0.05  # seconds
+
+
+class CheckPipeline:
+    def __init__(self, config: Config, ctx: Any, worker: CheckWorker = WORKER) -> None:
+        self.config = config
+        self.ctx = ctx
+        self.worker = worker
+        self.token = uuid.uuid4().hex  # this crawl's job in the worker
+        self.pending: list[tuple[CheckItem, asyncio.Future[CheckOutcome | None]]] = []
+        self.flushing = False
+        self._flusher: asyncio.Future[None] | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> CheckPipeline:
+        from crawler.runner import run_context
+
+        ctx = run_context(crawler)
+        return cls(ctx.app.config, ctx)
+
+    def open_spider(self) -> None:
+        # Spawning the worker and building the rules take a second or two: start now,
+        # while the first URLs are fetched.
+        self.worker.submit(start_job, self.token, self.config)
+
+    def close_spider(self) -> None:
+        self.worker.submit(end_job, self.token)  # frees the job's caches; nothing to wait for
+
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, CheckItem):
+            return item
+        future: asyncio.Future[CheckOutcome | None] = asyncio.get_running_loop().create_future()
+        self.pending.append((item, future))
+        if not self.flushing:
+            self.flushing = True
+            self._flusher = asyncio.ensure_future(self._flush())
+        outcome = await future
+        if outcome is not None:
+            item.verdict, item.family = outcome.verdict, outcome.family
+            item.confidence, item.rules = outcome.confidence, list(outcome.rules)
+            self.ctx.report(outcome)
+        return item
+
+    async def _flush(self) -> None:
+        """Hand over what has queued up, a batch at a time, until nothing is left."""
+        try:
+            while self.pending:
+                if len(self.pending) < BATCH:
+                    await asyncio.sleep(LINGER)
+                batch, self.pending = self.pending[:BATCH], self.pending[BATCH:]
+                items = [item for item, _ in batch]
+                now = self.ctx.app.clock.now()
+                try:
+                    outcomes = await asyncio.wrap_future(
+                        self.worker.submit(handle_batch, self.token, self.config, now, items)
+                    )
+                except Exception as exc:
+                    for _, future in batch:
+                        future.set_exception(exc)
+                    continue
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    future.set_result(outcome)
+        finally:
+            self.flushing = False

@@ -1,0 +1,134 @@
+"""The check worker: verdict, evidence and store for every check, in a process of its own.
+
+Why a process: a crawl is CPU-bound in one interpreter. Scrapy's reactor needs
+a core to fetch at full rate, and judging (rules over bodies), zipping payloads
+(AES key derivation) and writing rows (the ORM) took their share of the same
+GIL: the triage rate was 0.6 to 0.75 of a bare Scrapy spider's. In a spawned
+process that work gets the second core, and the reactor only ships items.
+
+There is one worker per tocsin process, started when a crawl opens and kept for
+later crawls (spawning re-imports tocsin, ~1.5 s). It takes one batch at a
+time, so each crawl keeps a single writer. A crawl is a *job* in the worker,
+named by a token: its verdict engine, evidence keeper and store writer, with
+their caches. If the worker dies (killed, out of memory), the batch it held
+fails and its checks are not stored, so their URLs stay due for the next crawl;
+the next batch starts a new worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing import get_context
+from typing import Any
+
+from crawler.items import CheckItem, CheckOutcome
+from crawler.signatures.engine import Engine
+from pipelines.evidence import EvidenceKeeper
+from pipelines.store import StoreWriter
+from pipelines.verdict import judge
+from store.db import Database
+from tocsin.config import Config
+
+log = logging.getLogger("tocsin.crawl.worker")
+
+# ---------------------------------------------------------------- in the worker
+
+
+@dataclass
+class Job:
+    """One crawl's verdict, evidence and store components (in the worker process)."""
+
+    db: Database
+    engine: Engine
+    keeper: EvidenceKeeper
+    writer: StoreWriter
+
+    @classmethod
+    def for_config(cls, config: Config) -> Job:
+        db = Database(config.database.url)
+        return cls(
+            db, Engine.for_config(config), EvidenceKeeper(config, db), StoreWriter(db, config)
+        )
+
+    def handle(self, items: list[CheckItem], now: datetime) -> list[CheckOutcome | None]:
+        """Judge and keep each check, then store the batch in one transaction.
+
+        A rule that fails is logged and skipped by the engine; anything else that
+        fails here fails the batch, whose URLs stay due.
+        """
+        for item in items:
+            judge(self.engine, item)
+            self.keeper.keep(item)
+        return self.writer.store_batch(items, now)
+
+
+_JOBS: dict[str, Job] = {}
+
+
+def start_job(token: str, config: Config) -> None:
+    """Build ``token``'s components before its first batch arrives."""
+    if token not in _JOBS:
+        _JOBS[token] = Job.for_config(config)
+
+
+def handle_batch(
+    token: str, config: Config, now: datetime, items: list[CheckItem]
+) -> list[CheckOutcome | None]:
+    """The worker's entry point for a batch of ``token``'s checks."""
+    start_job(token, config)  # a no-op, unless this worker replaced one that died
+    return _JOBS[token].handle(items, now)
+
+
+def end_job(token: str) -> None:
+    job = _JOBS.pop(token, None)
+    if job is not None:
+        job.db.dispose()
+
+
+def _start(level: int) -> None:
+    # Ctrl-C is the parent's to handle: it stops the crawl gracefully, and the batches
+    # in flight must still be stored.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+# ------------------------------------------------------------- in the crawl
+
+
+class CheckWorker:
+    """The parent's handle on the worker process; replaced when it breaks."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        with self._lock:
+            for _ in range(2):
+                if self._pool is None:
+                    level = logging.getLogger().getEffectiveLevel()
+                    self._pool = ProcessPoolExecutor(
+                        1, mp_context=get_context("spawn"), initializer=_start, initargs=(level,)
+                    )
+                try:
+                    return self._pool.submit(fn, *args)
+                except BrokenProcessPool:
+                    log.warning("the check worker died; starting a new one")
+                    self._pool = None
+            raise BrokenProcessPool("the check worker cannot be started")
+
+    def shutdown(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+WORKER = CheckWorker()

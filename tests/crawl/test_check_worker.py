@@ -1,0 +1,131 @@
+"""The check worker: verdict, evidence and store in a process of their own.
+
+Every crawl test goes through it; these cover the worker on its own, and what a
+crawl rarely meets: a worker that dies with a batch, and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import uuid
+from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from crawl_support import add_urls
+from sqlalchemy import select
+
+from crawler.items import CheckItem
+from crawler.triage import sniff
+from pipelines.worker import CheckWorker, handle_batch
+from store.evidence import EvidenceStore, unzip_payload
+from store.models import Check, Evidence, Incident, Url
+from tocsin.app import App
+from tocsin.config import Config
+
+T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+PAYLOAD_URL = "http://www.shop.test/files/invoice.exe"
+GONE_URL = "http://gone.test/"
+
+
+def _pe() -> bytes:
+    header = bytearray(512)
+    header[:2] = b"MZ"
+    struct.pack_into("<I", header, 0x3C, 0x80)
+    header[0x80:0x84] = b"PE\x00\x00"
+    struct.pack_into("<H", header, 0x84, 0x14C)
+    return bytes(header)
+
+
+def _payload_check(url_id: int) -> CheckItem:
+    """What triage yields for an executable served at PAYLOAD_URL."""
+    body = _pe()
+    found = sniff(body, "application/octet-stream", PAYLOAD_URL, "invoice.exe")
+    item = CheckItem(url_id, PAYLOAD_URL, "triage", T, route="payload", http_status=200)
+    item.final_url, item.payload, item.payload_name = PAYLOAD_URL, body, "invoice.exe"
+    item.route_reason = f"{found.label} by magic bytes"
+    item.meta["sniffed"] = {
+        "kind": found.kind,
+        "category": found.category,
+        "label": found.label,
+        "risky": found.risky,
+        "details": found.details,
+        "declared": found.declared,
+    }
+    return item
+
+
+def _offline_check(url_id: int) -> CheckItem:
+    return CheckItem(url_id, GONE_URL, "triage", T, route="offline", route_reason="no such name")
+
+
+@pytest.fixture
+def app(db_url: str, tmp_path: Path) -> App:
+    config = Config.model_validate(
+        {"database": {"url": db_url}, "evidence": {"dir": str(tmp_path / "evidence")}}
+    )
+    return App(preset=config)
+
+
+@pytest.fixture(scope="module")
+def worker() -> Iterator[CheckWorker]:
+    worker = CheckWorker()
+    yield worker
+    worker.shutdown()
+
+
+def test_the_worker_judges_keeps_and_stores_a_batch(app: App, worker: CheckWorker) -> None:
+    ids = add_urls(app.db, [PAYLOAD_URL, GONE_URL])
+    items = [_payload_check(ids[PAYLOAD_URL]), _offline_check(ids[GONE_URL])]
+    payload, gone = worker.submit(handle_batch, uuid.uuid4().hex, app.config, T, items).result(
+        timeout=60
+    )
+    assert (payload.verdict, payload.family) == ("malicious", "malware-download")
+    assert payload.incident_id and payload.campaign
+    assert gone.verdict == "offline" and gone.incident_id is None
+    with app.db.session() as session:
+        (row,) = session.scalars(select(Evidence).where(Evidence.kind == "payload_zip"))
+        assert row.check_id == payload.check_id and row.created_at == T
+    blob = EvidenceStore.from_config(app.config).path_for(row.sha256).read_bytes()
+    assert unzip_payload(blob) == {"invoice.exe.bin": _pe()}
+
+
+def test_a_worker_that_dies_loses_only_the_batch_it_held(app: App) -> None:
+    """Killed with a batch: nothing of it is stored, its URL stays due; the next batch
+    gets a new worker and is stored once."""
+    (url_id,) = add_urls(app.db, [PAYLOAD_URL]).values()
+    worker = CheckWorker()
+    try:
+        token = uuid.uuid4().hex
+        worker.submit(os._exit, 9)  # the worker dies before it takes the batch
+        lost = worker.submit(handle_batch, token, app.config, T, [_payload_check(url_id)])
+        with pytest.raises(BrokenProcessPool):
+            lost.result(timeout=60)
+        with app.db.session() as session:
+            assert session.scalar(select(Url.verdict).where(Url.id == url_id)) == "pending"
+            assert session.scalars(select(Check)).all() == []
+        again = worker.submit(handle_batch, token, app.config, T, [_payload_check(url_id)])
+        (outcome,) = again.result(timeout=60)
+        assert outcome.verdict == "malicious"
+        with app.db.session() as session:
+            assert len(session.scalars(select(Check)).all()) == 1
+            assert len(session.scalars(select(Incident)).all()) == 1
+    finally:
+        worker.shutdown()
+
+
+def test_ctrl_c_leaves_the_worker_to_finish_its_batches(app: App, worker: CheckWorker) -> None:
+    """Ctrl-C reaches the whole process group; the crawl stops gracefully, so the
+    worker must keep storing what is in flight."""
+    (url_id,) = add_urls(app.db, [GONE_URL]).values()
+    pid = worker.submit(os.getpid).result(timeout=60)
+    os.kill(pid, signal.SIGINT)
+    batch = [_offline_check(url_id)]
+    (outcome,) = worker.submit(handle_batch, uuid.uuid4().hex, app.config, T, batch).result(
+        timeout=60
+    )
+    assert outcome.verdict == "offline"
