@@ -103,6 +103,17 @@ class Sniffed:
     def is_payload(self) -> bool:
         return self.category in PAYLOAD_CATEGORIES
 
+    def as_meta(self) -> dict[str, object]:
+        """What a check keeps of it (``CheckItem.meta["sniffed"]``, read by the rules)."""
+        return {
+            "kind": self.kind,
+            "category": self.category,
+            "label": self.label,
+            "risky": self.risky,
+            "details": self.details,
+            "declared": self.declared,
+        }
+
 
 def media_type(content_type: str | bytes | None) -> str:
     if isinstance(content_type, bytes):

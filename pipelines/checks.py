@@ -16,7 +16,7 @@ import uuid
 from typing import Any
 
 from crawler.items import CheckItem, CheckOutcome
-from pipelines.worker import WORKER, CheckWorker, end_job, handle_batch, start_job
+from pipelines.worker import WORKER, CheckWorker, handle_batch, start_job
 from tocsin.config import Config
 
 BATCH = 100  # checks per batch (one transaction)
@@ -48,7 +48,7 @@ class CheckPipeline:
         self.worker.submit(start_job, self.token, self.config)
 
     def close_spider(self) -> None:
-        self.worker.submit(end_job, self.token)  # frees the job's caches; nothing to wait for
+        self.worker.end(self.token)
 
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, CheckItem):

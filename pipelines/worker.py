@@ -17,6 +17,7 @@ the next batch starts a new worker.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -123,6 +124,13 @@ class CheckWorker:
                     log.warning("the check worker died; starting a new one")
                     self._pool = None
             raise BrokenProcessPool("the check worker cannot be started")
+
+    def end(self, token: str) -> None:
+        """Free ``token``'s job in the worker, if the worker still runs (no need to wait)."""
+        with self._lock:
+            if self._pool is not None:
+                with contextlib.suppress(BrokenProcessPool, RuntimeError):  # dead, shut down
+                    self._pool.submit(end_job, token)
 
     def shutdown(self) -> None:
         with self._lock:

@@ -225,12 +225,7 @@ class CheckSpider(Spider):
         body = response.body
         found = sniff(body, content_type, response.url, name)
         item.meta["sniffed"] = {
-            "kind": found.kind,
-            "category": found.category,
-            "label": found.label,
-            "risky": found.risky,
-            "details": found.details,
-            "declared": found.declared,
+            **found.as_meta(),
             "size": len(body),
             "attachment": bool(disposition and b"attachment" in disposition.lower()),
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -91,3 +92,13 @@ class Crawl:
     sites: dict[int, Any]  # url id -> SiteSpec
     ids: dict[str, int]  # site id -> url id
     sandbox: Any
+
+
+def pe_bytes() -> bytes:
+    """The smallest header that reads as a PE32 executable (for payload checks)."""
+    header = bytearray(512)
+    header[:2] = b"MZ"
+    struct.pack_into("<I", header, 0x3C, 0x80)
+    header[0x80:0x84] = b"PE\x00\x00"
+    struct.pack_into("<H", header, 0x84, 0x14C)
+    return bytes(header)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import struct
 import uuid
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
@@ -16,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from crawl_support import add_urls
+from crawl_support import add_urls, pe_bytes
 from sqlalchemy import select
 
 from crawler.items import CheckItem
@@ -32,30 +31,14 @@ PAYLOAD_URL = "http://www.shop.test/files/invoice.exe"
 GONE_URL = "http://gone.test/"
 
 
-def _pe() -> bytes:
-    header = bytearray(512)
-    header[:2] = b"MZ"
-    struct.pack_into("<I", header, 0x3C, 0x80)
-    header[0x80:0x84] = b"PE\x00\x00"
-    struct.pack_into("<H", header, 0x84, 0x14C)
-    return bytes(header)
-
-
 def _payload_check(url_id: int) -> CheckItem:
     """What triage yields for an executable served at PAYLOAD_URL."""
-    body = _pe()
+    body = pe_bytes()
     found = sniff(body, "application/octet-stream", PAYLOAD_URL, "invoice.exe")
     item = CheckItem(url_id, PAYLOAD_URL, "triage", T, route="payload", http_status=200)
     item.final_url, item.payload, item.payload_name = PAYLOAD_URL, body, "invoice.exe"
     item.route_reason = f"{found.label} by magic bytes"
-    item.meta["sniffed"] = {
-        "kind": found.kind,
-        "category": found.category,
-        "label": found.label,
-        "risky": found.risky,
-        "details": found.details,
-        "declared": found.declared,
-    }
+    item.meta["sniffed"] = found.as_meta()
     return item
 
 
@@ -91,7 +74,7 @@ def test_the_worker_judges_keeps_and_stores_a_batch(app: App, worker: CheckWorke
         (row,) = session.scalars(select(Evidence).where(Evidence.kind == "payload_zip"))
         assert row.check_id == payload.check_id and row.created_at == T
     blob = EvidenceStore.from_config(app.config).path_for(row.sha256).read_bytes()
-    assert unzip_payload(blob) == {"invoice.exe.bin": _pe()}
+    assert unzip_payload(blob) == {"invoice.exe.bin": pe_bytes()}
 
 
 def test_a_worker_that_dies_loses_only_the_batch_it_held(app: App) -> None:

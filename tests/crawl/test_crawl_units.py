@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import struct
 import subprocess
 import sys
 import zipfile
@@ -13,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from crawl_support import COMMUNITY, add_urls, sandbox_config
+from crawl_support import COMMUNITY, add_urls, pe_bytes, sandbox_config
 from sqlalchemy import select
 
 from crawler.items import CheckItem
@@ -45,15 +44,6 @@ def test_settings_come_from_the_config() -> None:
     assert "--no-sandbox" in from_config(config)["PLAYWRIGHT_LAUNCH_OPTIONS"]["args"]
 
 
-def _pe() -> bytes:
-    header = bytearray(512)
-    header[:2] = b"MZ"
-    struct.pack_into("<I", header, 0x3C, 0x80)
-    header[0x80:0x84] = b"PE\x00\x00"
-    struct.pack_into("<H", header, 0x84, 0x14C)
-    return bytes(header)
-
-
 def _zip(members: dict[str, bytes]) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
@@ -65,12 +55,13 @@ def _zip(members: dict[str, bytes]) -> bytes:
 @pytest.mark.parametrize(
     ("body", "ctype", "url", "kind", "category", "risky"),
     [
-        (_pe(), "image/png", "http://x.test/logo.png", "pe", "executable", True),
+        (pe_bytes(), "image/png", "http://x.test/logo.png", "pe", "executable", True),
         (b"\x7fELF\x01\x01\x01" + b"\x00" * 11 + b"\x08\x00" + b"\x00" * 40, "text/plain",
          "http://x.test/i", "elf", "executable", True),
         (_zip({"AndroidManifest.xml": b"x", "classes.dex": b"dex\n"}), "application/octet-stream",
          "http://x.test/app", "apk", "apk", True),
-        (_zip({"Invoice.exe": _pe()}), "text/html", "http://x.test/s.php", "zip", "archive", True),
+        (_zip({"Invoice.exe": pe_bytes()}), "text/html", "http://x.test/s.php", "zip", "archive",
+         True),
         (_zip({"a.txt": b"hello"}), "application/zip", "http://x.test/a.zip", "zip", "archive",
          False),
         (_zip({"[Content_Types].xml": b"x", "word/vbaProject.bin": b"x"}), "application/msword",
