@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
-from crawl_support import add_urls, pe_bytes
-from sqlalchemy import select
+from crawl_support import add_urls, pe_bytes, run_cli, sandbox_config
+from sqlalchemy import func, select
 
 from crawler.items import CheckItem
 from crawler.triage import sniff
@@ -112,3 +116,56 @@ def test_ctrl_c_leaves_the_worker_to_finish_its_batches(app: App, worker: CheckW
         timeout=60
     )
     assert outcome.verdict == "offline"
+
+
+def test_ctrl_c_during_a_crawl_keeps_whole_checks_and_the_next_crawl_resumes(
+    sandbox: Any, tmp_path: Path, db_url: str
+) -> None:
+    """``tocsin crawl`` and its worker get Ctrl-C (the whole process group, as from a
+    terminal) while a slow-drip page is still downloading: it stops, what was checked
+    is stored whole, and the next crawl checks each remaining URL once."""
+    config = sandbox_config(
+        sandbox, tmp_path, db_url, browser={"enabled": False}, crawl={"download_timeout": "4s"}
+    )
+    quick = [s.id for s in sandbox.sites.values() if s.kind in ("payload", "offline")][:8]
+    urls = [sandbox.url(site_id) for site_id in [*quick, "hostile-slow-drip"]]
+    db = App(config_path=config).db
+    ids = list(add_urls(db, urls).values())
+
+    def checks() -> dict[int, int]:
+        with db.session() as session:
+            rows = session.execute(select(Check.url_id, func.count()).group_by(Check.url_id))
+            return {url_id: n for url_id, n in rows}
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
+    crawl = subprocess.Popen(
+        [sys.executable, "-m", "tocsin", "--config", str(config), "crawl"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(checks()) < len(quick) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(checks()) >= len(quick), "the quick URLs were not checked in time"
+        assert crawl.poll() is None, "the slow-drip page should still be downloading"
+        os.killpg(crawl.pid, signal.SIGINT)
+        _, stderr = crawl.communicate(timeout=60)
+    finally:
+        if crawl.poll() is None:
+            os.killpg(crawl.pid, signal.SIGKILL)
+    assert crawl.returncode == 1, stderr
+    first = checks()
+    assert set(first.values()) == {1}
+    with db.session() as session:
+        rows = session.execute(select(Url.id, Url.verdict).where(Url.id.in_(ids)))
+        verdicts = {url_id: verdict for url_id, verdict in rows}
+    assert all((verdicts[i] == "pending") == (i not in first) for i in ids)
+
+    again = run_cli(tmp_path, config, "crawl")
+    assert again.returncode in (0, 1), again.stderr  # the slow-drip page is an error
+    assert checks() == {url_id: 1 for url_id in ids}
