@@ -65,6 +65,17 @@ class CheckItem:
     blobs: list[Blob] = field(repr=False, default_factory=list)
     meta: dict[str, Any] = field(repr=False, default_factory=dict)
 
+    def fail(self, reason: str) -> None:
+        """Make this an ``error`` check that says why, keeping only what names the visit.
+
+        For a check that broke the worker or the store: whatever in it did that
+        (a hostile value anywhere in the record) is dropped, so the error itself
+        can be stored and the URL is retried on the usual schedule.
+        """
+        keep = CheckItem(self.url_id, self.url, self.kind, self.started_at, self.finished_at)
+        self.__dict__.update(keep.__dict__)
+        self.route, self.route_reason, self.verdict, self.error = "error", reason, "error", reason
+
 
 @dataclass(frozen=True)
 class CheckOutcome:

@@ -6,18 +6,25 @@ that queue up while the worker handles a batch go in the next one (at most
 ``BATCH``; a short batch waits ``LINGER`` for more), so the worker's
 transactions are few and large. The verdict comes back onto the item for the
 pipelines after this one (the enrich hand-off), and the stored check goes to the
-run's progress callback.
+run's progress callback. If the worker dies with a batch, its checks are handed
+over again one at a time, and one that kills the worker again is stored as an
+``error`` (nothing of it but its URL and times is sent the last time).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime
 from typing import Any
 
 from crawler.items import CheckItem, CheckOutcome
 from pipelines.worker import WORKER, CheckWorker, handle_batch, start_job
 from tocsin.config import Config
+
+log = logging.getLogger("tocsin.crawl.checks")
 
 BATCH = 100  # checks per batch (one transaction)
 # A batch short of BATCH waits this long for more checks: a transaction costs a dozen
@@ -73,11 +80,8 @@ class CheckPipeline:
                     await asyncio.sleep(LINGER)
                 batch, self.pending = self.pending[:BATCH], self.pending[BATCH:]
                 items = [item for item, _ in batch]
-                now = self.ctx.app.clock.now()
                 try:
-                    outcomes = await asyncio.wrap_future(
-                        self.worker.submit(handle_batch, self.token, self.config, now, items)
-                    )
+                    outcomes = await self._hand_over(items, self.ctx.app.clock.now())
                 except Exception as exc:
                     for _, future in batch:
                         future.set_exception(exc)
@@ -86,3 +90,24 @@ class CheckPipeline:
                     future.set_result(outcome)
         finally:
             self.flushing = False
+
+    async def _hand_over(self, items: list[CheckItem], now: datetime) -> list[CheckOutcome | None]:
+        """The worker's outcomes for ``items``, finding the check that kills it if one does.
+
+        A check that crashes the worker (a parser or rule engine dying on a hostile
+        payload) would otherwise fail every batch it lands in, crawl after crawl.
+        """
+        try:
+            return await self._submit(items, now)
+        except BrokenProcessPool:
+            if len(items) == 1:
+                (item,) = items
+                log.error("the check worker died on %s; storing it as an error", item.url)
+                item.fail("the check worker died while judging this check")
+                return await self._submit(items, now)
+        log.warning("the check worker died with %d checks; one at a time now", len(items))
+        return [outcome for item in items for outcome in await self._hand_over([item], now)]
+
+    async def _submit(self, items: list[CheckItem], now: datetime) -> list[CheckOutcome | None]:
+        future = self.worker.submit(handle_batch, self.token, self.config, now, items)
+        return await asyncio.wrap_future(future)

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from crawler.items import CheckItem, CheckOutcome
@@ -32,6 +32,8 @@ from tocsin.config import Config
 log = logging.getLogger("tocsin.crawl.store")
 
 MAX_CAMPAIGN_IOCS = 200
+# The database is down, locked past its timeout or gone: no check can be stored now.
+UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 class StoreWriter:
@@ -46,19 +48,46 @@ class StoreWriter:
         self._fresh: dict[str, Any] | None = None
 
     def store_batch(self, items: list[CheckItem], now: datetime) -> list[CheckOutcome | None]:
-        """One transaction for the batch; item by item if a concurrent writer interferes."""
+        """One transaction for the batch; item by item if it fails.
+
+        A concurrent writer (an IntegrityError) or one check the database refuses
+        must not cost the whole batch, nor come back to fail it on every crawl. A
+        store that cannot be reached at all fails the batch: its URLs stay due.
+        """
         try:
             with self.db.claim() as session:
                 return self._store_many(session, items, now)
         except IntegrityError:
             log.debug("store: a concurrent writer got there first; one by one", exc_info=True)
             self._forget()
-        except Exception:
+        except UNAVAILABLE:
             self._forget()  # the caches may name campaigns that were rolled back
             raise
+        except Exception:
+            log.warning("store: the batch failed; storing its checks one by one", exc_info=True)
+            self._forget()
         return [self.store(item, now) for item in items]
 
     def store(self, item: CheckItem, now: datetime) -> CheckOutcome | None:
+        """Store one check; one the database refuses is stored as an ``error`` saying so."""
+        try:
+            return self._store_one(item, now)
+        except UNAVAILABLE:
+            raise
+        except Exception as exc:
+            log.error("store: the check of %s was refused: %s", item.url, exc, exc_info=True)
+            self._forget()
+            item.fail(f"the check could not be stored ({type(exc).__name__}); kept as an error")
+        try:
+            return self._store_one(item, now)
+        except UNAVAILABLE:
+            raise
+        except Exception:
+            log.error("store: not even the error of %s could be stored", item.url, exc_info=True)
+            self._forget()
+            return None
+
+    def _store_one(self, item: CheckItem, now: datetime) -> CheckOutcome | None:
         for attempt in range(3):
             try:
                 with self.db.claim() as session:

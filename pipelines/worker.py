@@ -11,8 +11,9 @@ later crawls (spawning re-imports tocsin, ~1.5 s). It takes one batch at a
 time, so each crawl keeps a single writer. A crawl is a *job* in the worker,
 named by a token: its verdict engine, evidence keeper and store writer, with
 their caches. If the worker dies (killed, out of memory), the batch it held
-fails and its checks are not stored, so their URLs stay due for the next crawl;
-the next batch starts a new worker.
+fails; the crawl then hands its checks over again one at a time (a new worker
+starts), so a check that kills the worker is found and stored as an ``error``
+instead of failing every batch it is put in (``pipelines.checks``).
 """
 
 from __future__ import annotations
@@ -61,12 +62,16 @@ class Job:
     def handle(self, items: list[CheckItem], now: datetime) -> list[CheckOutcome | None]:
         """Judge and keep each check, then store the batch in one transaction.
 
-        A rule that fails is logged and skipped by the engine; anything else that
-        fails here fails the batch, whose URLs stay due.
+        A rule that fails is logged and skipped by the engine; a check that fails
+        otherwise becomes an ``error`` saying so, and the rest of the batch goes on.
         """
         for item in items:
-            judge(self.engine, item)
-            self.keeper.keep(item)
+            try:
+                judge(self.engine, item)
+                self.keeper.keep(item)
+            except Exception as exc:
+                log.error("judging %s failed", item.url, exc_info=True)
+                item.fail(f"tocsin failed to judge this check ({type(exc).__name__}: {exc})"[:300])
         return self.writer.store_batch(items, now)
 
 

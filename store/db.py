@@ -5,10 +5,17 @@ timeout, so readers and one writer coexist across processes; and an explicit
 ``BEGIN IMMEDIATE`` for transactions that claim work, so two processes cannot
 both read "free" and then both write. :meth:`Database.claim` gives that; on
 PostgreSQL the same code uses row locks (``FOR UPDATE SKIP LOCKED``).
+
+Text reaches the store from attackers (page titles, console lines, RDAP
+remarks, mail replies), and PostgreSQL refuses a NUL character in text and
+JSON: one such string would fail its whole transaction, again on every retry.
+So every statement's text parameters and every JSON value have NUL replaced
+by U+FFFD (what an HTML parser makes of it), on both engines alike.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,6 +53,44 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+NUL, NUL_STAND_IN = "\x00", "\ufffd"
+
+
+def without_nul(value: Any) -> Any:
+    """``value`` with NUL replaced in every string inside it (dicts, lists, tuples)."""
+    if isinstance(value, str):
+        return value.replace(NUL, NUL_STAND_IN) if NUL in value else value
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(without_nul(v) for v in value)
+    return value
+
+
+def _json_dumps(value: Any) -> str:
+    text = json.dumps(value)
+    return json.dumps(without_nul(value)) if "\\u0000" in text else text
+
+
+def _row_without_nul(row: Any) -> Any:
+    """One statement's parameters (a dict or a tuple), copied only if a NUL is in them."""
+    values = row.values() if isinstance(row, dict) else row
+    if not any(type(v) is str and NUL in v for v in values):
+        return row
+    return without_nul(row)
+
+
+def _no_nul_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _scrub(*args: Any) -> tuple[str, Any]:
+        statement, params = args[2], args[3]
+        if not params:
+            return statement, params
+        if not isinstance(params, dict) and isinstance(params[0], dict | tuple | list):
+            return statement, [_row_without_nul(row) for row in params]  # executemany
+        return statement, _row_without_nul(params)
+
+
 class Database:
     """One engine and its session factory, built from ``database.url``."""
 
@@ -56,7 +101,7 @@ class Database:
         except Exception as exc:
             raise ConfigError("database.url", f"not a database URL: {exc}") from None
         self.dialect = parsed.get_backend_name()
-        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        kwargs: dict[str, Any] = {"echo": echo, "future": True, "json_serializer": _json_dumps}
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +112,7 @@ class Database:
             self.engine = create_engine(self.url, **kwargs)
         except Exception as exc:  # unknown driver, bad options
             raise ConfigError("database.url", str(exc)) from None
+        _no_nul_setup(self.engine)
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
         self._claim_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")

@@ -6,6 +6,7 @@ crawl rarely meets: a worker that dies with a batch, and Ctrl-C.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -23,7 +24,9 @@ from crawl_support import add_urls, pe_bytes, run_cli, sandbox_config
 from sqlalchemy import func, select
 
 from crawler.items import CheckItem
+from crawler.runner import RunContext
 from crawler.triage import sniff
+from pipelines.checks import CheckPipeline
 from pipelines.worker import CheckWorker, handle_batch
 from store.evidence import EvidenceStore, unzip_payload
 from store.models import Check, Evidence, Incident, Url
@@ -33,6 +36,7 @@ from tocsin.config import Config
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PAYLOAD_URL = "http://www.shop.test/files/invoice.exe"
 GONE_URL = "http://gone.test/"
+POISON_URL = "http://www.hostile.test/"
 
 
 def _payload_check(url_id: int) -> CheckItem:
@@ -103,6 +107,83 @@ def test_a_worker_that_dies_loses_only_the_batch_it_held(app: App) -> None:
             assert len(session.scalars(select(Incident)).all()) == 1
     finally:
         worker.shutdown()
+
+
+class _KillsTheWorker:
+    """A value that kills the process that unpickles it: a stand-in for a parser or
+    rule engine dying on a hostile payload, which no sandbox page can make happen."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os._exit, (9,))
+
+
+def test_a_check_that_kills_the_worker_is_stored_as_an_error_and_the_rest_go_on(
+    app: App,
+) -> None:
+    """Without the one-at-a-time retry, the batch would fail on every crawl it is in."""
+    ids = add_urls(app.db, [PAYLOAD_URL, GONE_URL, POISON_URL])
+    poison = _offline_check(ids[POISON_URL])
+    poison.url = POISON_URL
+    poison.browser = {"title": _KillsTheWorker()}
+    items = [_payload_check(ids[PAYLOAD_URL]), poison, _offline_check(ids[GONE_URL])]
+    run = RunContext(app)
+    pipeline = CheckPipeline(app.config, run, worker=CheckWorker())
+
+    async def crawl() -> list[CheckItem]:
+        return list(await asyncio.gather(*(pipeline.process_item(i) for i in items)))
+
+    try:
+        payload, failed, gone = asyncio.run(crawl())
+    finally:
+        pipeline.worker.shutdown()
+    assert (payload.verdict, payload.family) == ("malicious", "malware-download")
+    assert gone.verdict == "offline"
+    assert failed.verdict == "error"
+    assert failed.error == "the check worker died while judging this check"
+    assert set(run.outcomes) == set(ids.values())
+    with app.db.session() as session:
+        url = session.get(Url, ids[POISON_URL])
+        assert (url.verdict, url.check_count) == ("error", 1)
+        assert url.next_check_at - url.last_checked == app.config.crawl.error_retry_after
+        assert session.scalar(select(func.count()).select_from(Check)) == 3
+
+
+def test_a_check_the_database_refuses_is_stored_as_an_error(app: App, worker: CheckWorker) -> None:
+    """One hostile value (here a status code past any integer column) costs its own
+    check, not the batch; the error says why and the URL is retried as errors are."""
+    ids = add_urls(app.db, [PAYLOAD_URL, GONE_URL, POISON_URL])
+    refused = _offline_check(ids[POISON_URL])
+    refused.url, refused.route, refused.http_status = POISON_URL, "error", 2**70
+    items = [_payload_check(ids[PAYLOAD_URL]), refused, _offline_check(ids[GONE_URL])]
+    token = uuid.uuid4().hex
+    payload, failed, gone = worker.submit(handle_batch, token, app.config, T, items).result(60)
+    assert payload.verdict == "malicious" and payload.incident_id
+    assert gone.verdict == "offline"
+    assert failed.verdict == "error" and failed.error.startswith("the check could not be stored")
+    with app.db.session() as session:
+        row = session.scalars(select(Check).where(Check.url_id == ids[POISON_URL])).one()
+        assert row.http_status is None and row.route == "error"
+        assert session.get(Url, ids[POISON_URL]).next_check_at == (
+            T + app.config.crawl.error_retry_after
+        )
+
+
+def test_nul_characters_from_a_page_are_stored_as_replacement_characters(
+    app: App, worker: CheckWorker
+) -> None:
+    """PostgreSQL refuses NUL in text and JSON; a page can put one in its title, a
+    console line or an error, so the store replaces it on both engines alike."""
+    (url_id,) = add_urls(app.db, [POISON_URL]).values()
+    item = CheckItem(url_id, POISON_URL, "triage", T, route="error", error="reset\x00by peer")
+    item.route_reason = "the browser gave up\x00"
+    item.browser = {"title": "Pay\x00ment", "final_url": POISON_URL, "requests": []}
+    token = uuid.uuid4().hex
+    (outcome,) = worker.submit(handle_batch, token, app.config, T, [item]).result(60)
+    assert outcome.verdict == "error"
+    with app.db.session() as session:
+        row = session.get(Check, outcome.check_id)
+        assert (row.error, row.route_reason) == ("reset\ufffdby peer", "the browser gave up\ufffd")
+        assert row.meta["browser"]["title"] == "Pay\ufffdment"
 
 
 def test_ctrl_c_leaves_the_worker_to_finish_its_batches(app: App, worker: CheckWorker) -> None:
