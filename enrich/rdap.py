@@ -31,8 +31,7 @@ import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -55,6 +54,7 @@ from tocsin.clock import utcnow
 from tocsin.config import RdapConfig
 from tocsin.errors import ConfigError
 from tocsin.net.body import read_capped
+from tocsin.net.retry import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -373,22 +373,6 @@ class _Server:
     failures: int = 0
     requests: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(min(int(value), 7 * 86400))
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, min((when - now).total_seconds(), 7 * 86400.0))
 
 
 _TLS: dict[bool, ssl.SSLContext] = {}

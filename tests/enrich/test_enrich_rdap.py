@@ -15,11 +15,11 @@ from enrich.rdap import (
     clean_email,
     load_bootstrap,
     network_from_parsed,
-    parse_retry_after,
     registrar_from_parsed,
 )
 from tocsin.config import RdapConfig
 from tocsin.errors import ConfigError
+from tocsin.net.retry import parse_retry_after
 
 RESPONSES = Path(__file__).resolve().parents[3] / "shared" / "data" / "rdap" / "responses"
 

@@ -9,7 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ingest_support import FEEDS, FeedServer, assert_accounted, ingest, make_config, urls
+from ingest_support import (
+    FEEDS,
+    FeedServer,
+    Reply,
+    assert_accounted,
+    ingest,
+    make_config,
+    urls,
+)
 
 from store import migrate
 from store.db import Database
@@ -151,3 +159,56 @@ def test_http_payloads_errors_and_caps(sqlite_db: Database, feed_server: FeedSer
     assert absent.error == "HTTP 404 Not Found"
     assert "over the size cap" in (too_big.error or "")
     assert len(report.failed) == 2
+
+
+def test_a_feed_behind_a_dead_address_comes_from_the_next(
+    sqlite_db: Database, tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """feeds.test has two addresses; nothing listens on the first."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.9 feeds.test\n127.0.0.1 feeds.test\n")
+    feed_server.serve("/openphish.txt", PLAIN)
+    before = len(feed_server.requests)
+    config = make_config(sqlite_db.url, network={"allow_private": True, "hosts_file": str(hosts)})
+    report = ingest(sqlite_db, [f"http://feeds.test:{feed_server.port}/openphish.txt"], config)
+    (source,) = report.sources
+    assert (source.error, source.new, source.duplicate) == (None, 2, 1)
+    assert len(feed_server.requests) == before + 1
+
+
+def test_a_busy_feed_is_tried_again(sqlite_db: Database, feed_server: FeedServer) -> None:
+    """A dropped download, then 503 with Retry-After, then the feed: one clean ingest,
+    nothing of the cut-short body counted."""
+    url = feed_server.serve_in_turn(
+        "/feed.txt",
+        Reply(200, PLAIN[:25], cut_short=True),
+        Reply(503, b"busy", {"Retry-After": "0"}),
+        Reply(200, PLAIN),
+    )
+    before = len(feed_server.requests)
+    config = make_config(sqlite_db.url, network={"allow_private": True})
+    (source,) = ingest(sqlite_db, [url], config).sources
+    assert (source.error, source.new, source.duplicate, source.rejected) == (None, 2, 1, 0)
+    assert len(feed_server.requests) == before + 3
+    again = ingest(sqlite_db, [url], config)
+    assert_accounted(again)
+    assert (again.sources[0].new, again.sources[0].duplicate) == (0, 3)
+
+
+def test_a_feed_that_stays_down_fails_after_three_tries(
+    sqlite_db: Database, feed_server: FeedServer
+) -> None:
+    down = feed_server.serve("/down.txt", b"oops", 503, **{"Retry-After": "0"})
+    later = feed_server.serve("/later.txt", b"slow down", 429, **{"Retry-After": "3600"})
+    missing = feed_server.url("/missing.txt")
+    before = len(feed_server.requests)
+    config = make_config(sqlite_db.url, network={"allow_private": True})
+    report = ingest(sqlite_db, [down, later, missing], config)
+    errors = [source.error for source in report.sources]
+    assert errors == [
+        "HTTP 503 Service Unavailable (3 tries)",
+        "HTTP 429 Too Many Requests (1 try)",  # an hour's wait is past ingest.fetch_timeout
+        "HTTP 404 Not Found",
+    ]
+    paths = [path for path, _ in feed_server.requests[before:]]
+    assert paths == ["/down.txt"] * 3 + ["/later.txt", "/missing.txt"]
