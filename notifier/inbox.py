@@ -42,11 +42,12 @@ from notifier.safety import one_line
 from store import eventlog
 from store.models import Contact, InboxMessage, Incident, Notice, NoticeItem
 from tocsin.app import App
-from tocsin.errors import UsageError
+from tocsin.errors import NotifyError, UsageError
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE = 20 * 1024 * 1024
+IMAP_TIMEOUT = 60  # seconds per IMAP operation: a stuck server must not hang a cron job
 TICKET = re.compile(r"\bTCS-[A-Z2-9]{4}-[A-Z2-9]{4}\b", re.IGNORECASE)
 MESSAGE_ID = re.compile(r"<[^<>\s]{1,250}@[^<>\s]{1,250}>")
 AUTO_SUBJECT = re.compile(
@@ -105,18 +106,31 @@ def read_imap(app: App) -> Iterator[bytes]:
     if not cfg.imap_host:
         raise UsageError("inbox: give a maildir or mbox PATH, or set notify.imap_host")
     cls = imaplib.IMAP4_SSL if cfg.imap_ssl else imaplib.IMAP4
-    conn = cls(cfg.imap_host, cfg.imap_port)
+    try:
+        conn = cls(cfg.imap_host, cfg.imap_port, timeout=IMAP_TIMEOUT)
+    except OSError as exc:
+        raise NotifyError(f"IMAP: cannot reach {cfg.imap_host}:{cfg.imap_port}: {exc}") from None
     try:
         if cfg.imap_username:
             conn.login(cfg.imap_username, cfg.imap_password)
-        conn.select(cfg.imap_folder)
-        _, found = conn.search(None, "UNSEEN")
-        for number in found[0].split():
-            _, data = conn.fetch(number, "(BODY.PEEK[])")
+        status, _ = conn.select(cfg.imap_folder)
+        if status != "OK":
+            raise NotifyError(f"no folder {cfg.imap_folder!r} on {cfg.imap_host}")
+        _, found = conn.uid("SEARCH", "UNSEEN")
+        for uid in found[0].split():
+            _, data = conn.uid("FETCH", uid, "(BODY.PEEK[])")
             raw = next((part[1] for part in data if isinstance(part, tuple)), b"")
             if raw and len(raw) <= MAX_MESSAGE:
                 yield raw
-            conn.store(number, "+FLAGS", "\\Seen")
+            else:
+                log.warning(
+                    "inbox: IMAP message %s is empty or over %d bytes; skipped", uid, MAX_MESSAGE
+                )
+            conn.uid("STORE", uid, "+FLAGS", "(\\Seen)")  # only once it is processed
+    except (imaplib.IMAP4.error, OSError) as exc:
+        said = exc.args[0] if exc.args else exc
+        said = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
+        raise NotifyError(f"IMAP {cfg.imap_host}: {one_line(said)}") from None
     finally:
         with contextlib.suppress(OSError, imaplib.IMAP4.error):
             conn.logout()

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from notify_helpers import SandboxMail, ScriptedCrawler, Seed, make_app
+from notify_helpers import ImapServer, SandboxMail, ScriptedCrawler, Seed, make_app
 
 from store.db import Database
 from tocsin.app import App
@@ -33,3 +33,10 @@ def smtp(sandbox) -> SandboxMail:
 @pytest.fixture
 def crawler() -> ScriptedCrawler:
     return ScriptedCrawler()
+
+
+@pytest.fixture(scope="module")
+def imap() -> Iterator[ImapServer]:
+    server = ImapServer()
+    yield server
+    server.stop()

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import email
 import email.policy
+import imaplib
 import mailbox
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -29,6 +31,7 @@ from tocsin.app import App
 from tocsin.clock import Clock
 from tocsin.config import Config
 from tocsin.sandbox.core import to_toml
+from tocsin.sandbox.web import free_port
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -350,3 +353,83 @@ def tocsin_cli(tmp_path: Path, db_url: str, **tables: dict[str, Any]) -> Tocsin:
 
 
 DAY = timedelta(days=1)
+
+
+class ImapServer:
+    """A real IMAP server (pymap, in-memory) on 127.0.0.1, in a child process.
+
+    ``tocsin inbox`` reads it as it would a provider's mailbox; tests put mail in
+    with APPEND and look at the flags afterwards, through a client of their own.
+    """
+
+    USER, PASSWORD = "abuse-reports", "imap-s3cret"
+
+    def __init__(self) -> None:
+        self.port = free_port("127.0.0.1")
+        pymap = Path(sys.executable).with_name("pymap")
+        self.proc = subprocess.Popen(
+            [
+                str(pymap),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "dict",
+                "--demo-user",
+                self.USER,
+                "--demo-password",
+                self.PASSWORD,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                self.client().logout()
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError("pymap did not start") from None
+                time.sleep(0.1)
+
+    def client(self) -> imaplib.IMAP4:
+        conn = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
+        conn.login(self.USER, self.PASSWORD)
+        return conn
+
+    def config(self) -> dict[str, Any]:
+        """The ``notify`` keys that point ``tocsin inbox`` here."""
+        return {
+            "imap_host": "127.0.0.1",
+            "imap_port": self.port,
+            "imap_ssl": False,
+            "imap_username": self.USER,
+            "imap_password": self.PASSWORD,
+        }
+
+    def deliver(self, *messages: bytes) -> None:
+        conn = self.client()
+        try:
+            for raw in messages:
+                conn.append("INBOX", None, None, raw)
+        finally:
+            conn.logout()
+
+    def unseen(self) -> int:
+        conn = self.client()
+        try:
+            conn.select("INBOX")
+            _, found = conn.search(None, "UNSEEN")
+            return len(found[0].split())
+        finally:
+            conn.logout()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

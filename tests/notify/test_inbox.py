@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
-from notify_helpers import Seed, outbox_messages, tocsin_cli
+from notify_helpers import ImapServer, Seed, outbox_messages, tocsin_cli
 from sqlalchemy import select
 
 from notifier.inbox import is_auto_reply, parse_dsn
@@ -15,6 +15,7 @@ from notifier.service import notify
 from store.db import Database
 from store.models import Contact, Event, InboxMessage, Incident, Notice
 from tocsin.app import App
+from tocsin.sandbox.web import free_port
 
 
 def dsn(original: bytes, recipient: str, action: str = "failed", status: str = "5.1.1") -> bytes:
@@ -157,6 +158,49 @@ def test_mbox_is_read_too(app: App, seed: Seed, tmp_path: Path) -> None:
 
     stats = process(app, read_path(tmp_path / "inbox.mbox"))
     assert stats.bounces == 1 and stats.escalated == 1
+
+
+def test_an_imap_mailbox_is_read_and_each_message_flagged_seen(
+    app: App, db: Database, seed: Seed, tmp_path: Path, imap: ImapServer
+) -> None:
+    """``tocsin inbox`` without a PATH reads notify.imap_*: the bounce escalates, the
+    reply joins the timeline, both are flagged \\Seen, and a second run finds nothing."""
+    incident, c, original = _setup(app, seed, tmp_path)
+    ticket = BytesHeaderParser().parsebytes(original)["X-Tocsin-Ticket"]
+    reply = message(f"Re: [{ticket}] Compromised website", "Fixed, thank you.")
+    imap.deliver(dsn(original, "abuse@host.example"), reply)
+    assert imap.unseen() == 2
+    cli = tocsin_cli(tmp_path, db.url, notify=imap.config())
+
+    result = cli("inbox")
+    assert result.returncode == 0, result.stderr
+    assert imap.unseen() == 0
+    with db.session() as s:
+        assert s.get(Contact, c["hosting"]).bounces == 1
+        assert s.get(Incident, incident).level == 2
+        kinds = sorted(s.scalars(select(InboxMessage.kind)))
+        assert kinds == ["dsn", "reply"]
+
+    imap.deliver(reply)  # the same reply again, unseen: recognised, nothing doubled
+    assert cli("inbox").returncode == 0
+    with db.session() as s:
+        assert s.get(Contact, c["hosting"]).bounces == 1
+        replies = s.scalars(select(Event).where(Event.kind == "incident.reply")).all()
+        assert len(replies) == 1
+
+
+def test_an_unreachable_or_refusing_imap_server_is_one_clear_error(
+    db: Database, tmp_path: Path, imap: ImapServer
+) -> None:
+    wrong = {**imap.config(), "imap_password": "wrong"}
+    refused = tocsin_cli(tmp_path, db.url, notify=wrong)("inbox")
+    assert refused.returncode != 0
+    assert refused.stderr == (
+        "tocsin: IMAP 127.0.0.1: [AUTHENTICATIONFAILED] Invalid authentication credentials.\n"
+    )
+    down = {**imap.config(), "imap_port": free_port("127.0.0.1")}
+    unreachable = tocsin_cli(tmp_path, db.url, notify=down)("inbox")
+    assert unreachable.returncode != 0 and "cannot reach 127.0.0.1" in unreachable.stderr
 
 
 def test_classifiers() -> None:
