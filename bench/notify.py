@@ -271,6 +271,11 @@ def part_outbox(args: argparse.Namespace, folder: Path) -> None:
     db = Database(url)
     t = time.perf_counter()
     seed(db, args.incidents, args.recipients)
+    if db.dialect == "postgresql":
+        # A store that grew over days has planner statistics (autovacuum keeps them);
+        # a freshly bulk-loaded one has none, and every IN (...) becomes a full scan.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
     print(
         f"seeded {args.incidents:,} incidents for {args.recipients:,} recipients "
         f"in {time.perf_counter() - t:.1f} s"

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, case, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from store import eventlog
@@ -36,6 +37,7 @@ from store.models import (
     Site,
     Url,
 )
+from store.types import UTCDateTime
 
 OPEN_STATES = ("open", "reopened")
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: ticket ids get read aloud
@@ -197,32 +199,36 @@ def mark_notified_many(
     """
     if not notified:
         return
-    ids = sorted({incident_id for incident_id, _ in notified})
     by_level: dict[int, set[int]] = {}
     for incident_id, level in notified:
         by_level.setdefault(level, set()).add(incident_id)
-    sync = {"synchronize_session": False}
-    for start in range(0, len(ids), 900):
-        chunk = ids[start : start + 900]
-        first = Incident.id.in_(chunk), Incident.first_notified.is_(None)
-        values: dict[str, object] = {"first_notified": now}
-        if recheck_after is not None:
-            values.update(recheck_index=0, next_recheck_at=now + recheck_after)
-        session.execute(
-            update(Incident).where(*first, Incident.state.in_(OPEN_STATES)).values(**values),
-            execution_options=sync,
-        )
-        session.execute(
-            update(Incident).where(*first).values(first_notified=now), execution_options=sync
-        )
+    # One UPDATE per level and chunk, each row changed once: SET reads the row as it
+    # was, so the first notice's fields and the level move together. (Two statements
+    # wrote every row twice; on PostgreSQL each write is a new row version and index
+    # entries, the largest cost of marking.)
+    unnotified = Incident.first_notified.is_(None)
+    starts = and_(unnotified, Incident.state.in_(OPEN_STATES))
+    at = literal(now, UTCDateTime())  # a bare datetime in an expression skips the column type
     for level, members in sorted(by_level.items()):
+        below = Incident.level < level
+        values: dict[str, Any] = {
+            "first_notified": func.coalesce(Incident.first_notified, at),
+            "level": case((below, level), else_=Incident.level),
+            "level_reached_at": case((below, at), else_=Incident.level_reached_at),
+        }
+        if recheck_after is not None:
+            values["recheck_index"] = case((starts, 0), else_=Incident.recheck_index)
+            values["next_recheck_at"] = case(
+                (starts, literal(now + recheck_after, UTCDateTime())),
+                else_=Incident.next_recheck_at,
+            )
         level_ids = sorted(members)
         for start in range(0, len(level_ids), 900):
             session.execute(
                 update(Incident)
-                .where(Incident.id.in_(level_ids[start : start + 900]), Incident.level < level)
-                .values(level=level, level_reached_at=now),
-                execution_options=sync,
+                .where(Incident.id.in_(level_ids[start : start + 900]), or_(unnotified, below))
+                .values(**values),
+                execution_options={"synchronize_session": False},
             )
     session.execute(
         insert(Event),
