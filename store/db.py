@@ -56,6 +56,19 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _postgresql_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Plan every execution for the table sizes of the moment. Tables grow from
+        # empty within a run (the first notify writes 100,000 notice items), and a
+        # plan cached while they were small, by psycopg's prepared statements or by
+        # a foreign-key check, keeps scanning them whole: that doubled notify's time.
+        # (A SET, not connect_args: those would replace options given in the URL.)
+        autocommit, dbapi_conn.autocommit = dbapi_conn.autocommit, True
+        dbapi_conn.execute("SET plan_cache_mode = force_custom_plan")
+        dbapi_conn.autocommit = autocommit
+
+
 NUL, NUL_STAND_IN = "\x00", "\ufffd"
 
 
@@ -111,11 +124,6 @@ class Database:
             kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True
-            # Plan every execution for the table sizes of the moment. Tables grow from
-            # empty within a run (the first notify writes 100,000 notice items), and a
-            # plan cached while they were small, by psycopg's prepared statements or by
-            # a foreign-key check, keeps scanning them whole: that doubled notify's time.
-            kwargs["connect_args"] = {"options": "-c plan_cache_mode=force_custom_plan"}
         try:
             self.engine = create_engine(self.url, **kwargs)
         except Exception as exc:  # unknown driver, bad options
@@ -123,6 +131,8 @@ class Database:
         _no_nul_setup(self.engine)
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
+        else:
+            _postgresql_setup(self.engine)
         self._claim_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._claim_sessions = sessionmaker(self._claim_engine, expire_on_commit=False)

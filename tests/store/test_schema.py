@@ -41,6 +41,24 @@ def test_init_is_safe_to_repeat(db: Database) -> None:
     assert migrate.ensure_ready(db) is False
 
 
+def test_postgresql_settings_keep_the_urls_own_options(pg_url: str) -> None:
+    """What the notifier's PostgreSQL figures rest on (benchmarks.md): plans for the
+    tables' current sizes and lz4 for stored messages; and options given in the
+    database URL (here the tests' private search_path) still apply."""
+    db = Database(pg_url)
+    try:
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW search_path").scalar().startswith("tocsin_test_")
+            assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
+            method = conn.exec_driver_sql(
+                "SELECT attcompression FROM pg_attribute"
+                " WHERE attrelid = 'notices'::regclass AND attname = 'message'"
+            ).scalar()
+        assert method == "l"  # lz4 (Debian's PostgreSQL is built with it)
+    finally:
+        db.dispose()
+
+
 def test_ensure_ready_creates_a_fresh_sqlite(tmp_path) -> None:
     fresh = Database(f"sqlite:///{tmp_path / 'sub' / 'new.db'}")
     assert migrate.ensure_ready(fresh) is True
