@@ -12,8 +12,8 @@ JSON: one such string would fail its whole transaction, again on every retry.
 So every statement's text parameters and every JSON value have NUL replaced
 by U+FFFD (what an HTML parser makes of it), on both engines alike.
 
-PostgreSQL connections plan each statement afresh (``plan_cache_mode``), see
-:class:`Database`.
+PostgreSQL connections plan each statement for the tables as they are now
+(``plan_cache_mode``, see ``_postgresql_setup``).
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ class Database:
         _no_nul_setup(self.engine)
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
-        else:
+        elif self.dialect == "postgresql":
             _postgresql_setup(self.engine)
         self._claim_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
