@@ -16,24 +16,23 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from logging import DEBUG, WARNING
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crawler.items import CheckItem, CheckOutcome
 from crawler.signatures.domains import host_of, registered_domain
 from store import eventlog, incidents
-from store.db import Database
+from store.db import UNAVAILABLE, Database
 from store.models import Campaign, Check, Event, Evidence, Incident, IncidentUrl, Site, Url
 from tocsin.config import Config
 
 log = logging.getLogger("tocsin.crawl.store")
 
 MAX_CAMPAIGN_IOCS = 200
-# The database is down, locked past its timeout or gone: no check can be stored now.
-UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 class StoreWriter:
@@ -57,35 +56,28 @@ class StoreWriter:
         try:
             with self.db.claim() as session:
                 return self._store_many(session, items, now)
-        except IntegrityError:
-            log.debug("store: a concurrent writer got there first; one by one", exc_info=True)
-            self._forget()
-        except UNAVAILABLE:
+        except Exception as exc:
             self._forget()  # the caches may name campaigns that were rolled back
-            raise
-        except Exception:
-            log.warning("store: the batch failed; storing its checks one by one", exc_info=True)
-            self._forget()
+            if isinstance(exc, UNAVAILABLE):
+                raise
+            raced = isinstance(exc, IntegrityError)  # a concurrent writer got there first
+            log.log(DEBUG if raced else WARNING, "store: storing one by one", exc_info=True)
         return [self.store(item, now) for item in items]
 
     def store(self, item: CheckItem, now: datetime) -> CheckOutcome | None:
         """Store one check; one the database refuses is stored as an ``error`` saying so."""
-        try:
-            return self._store_one(item, now)
-        except UNAVAILABLE:
-            raise
-        except Exception as exc:
-            log.error("store: the check of %s was refused: %s", item.url, exc, exc_info=True)
-            self._forget()
-            item.fail(f"the check could not be stored ({type(exc).__name__}); kept as an error")
-        try:
-            return self._store_one(item, now)
-        except UNAVAILABLE:
-            raise
-        except Exception:
-            log.error("store: not even the error of %s could be stored", item.url, exc_info=True)
-            self._forget()
-            return None
+        for last_try in (False, True):
+            try:
+                return self._store_one(item, now)
+            except UNAVAILABLE:
+                raise
+            except Exception as exc:
+                self._forget()
+                log.error("store: the check of %s was refused: %s", item.url, exc, exc_info=True)
+                if last_try:
+                    return None  # not even as an error: the URL stays due
+                item.fail(f"the check could not be stored ({type(exc).__name__}); kept as an error")
+        return None
 
     def _store_one(self, item: CheckItem, now: datetime) -> CheckOutcome | None:
         for attempt in range(3):

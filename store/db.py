@@ -26,9 +26,14 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.errors import ConfigError
+
+# The database is down, locked past its timeout or gone: nothing can be stored now,
+# so a writer keeps its work due rather than blaming one record.
+UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 def normalise_url(url: str) -> str:
@@ -98,12 +103,15 @@ def _row_without_nul(row: Any) -> Any:
 
 def _no_nul_setup(engine: Engine) -> None:
     @event.listens_for(engine, "before_cursor_execute", retval=True)
-    def _scrub(*args: Any) -> tuple[str, Any]:
-        statement, params = args[2], args[3]
+    def _scrub(
+        _conn: Any, _cursor: Any, statement: str, params: Any, _context: Any, _many: bool
+    ) -> tuple[str, Any]:
         if not params:
             return statement, params
+        # By shape, not by the executemany flag: SQLAlchemy's batched INSERTs
+        # ("insertmanyvalues") raise the flag for one statement with one dict.
         if not isinstance(params, dict) and isinstance(params[0], dict | tuple | list):
-            return statement, [_row_without_nul(row) for row in params]  # executemany
+            return statement, [_row_without_nul(row) for row in params]
         return statement, _row_without_nul(params)
 
 
