@@ -95,18 +95,21 @@ class CheckPipeline:
         """The worker's outcomes for ``items``, finding the check that kills it if one does.
 
         A check that crashes the worker (a parser or rule engine dying on a hostile
-        payload) would otherwise fail every batch it lands in, crawl after crawl.
+        payload) would otherwise fail every batch it lands in, crawl after crawl. The
+        batch is retried one check at a time, not in halves: each death costs a new
+        worker (~1.5 s), and one at a time only the culprit dies again.
         """
         try:
             return await self._submit(items, now)
         except BrokenProcessPool:
-            if len(items) == 1:
-                (item,) = items
-                log.error("the check worker died on %s; storing it as an error", item.url)
-                item.fail("the check worker died while judging this check")
-                return await self._submit(items, now)
-        log.warning("the check worker died with %d checks; one at a time now", len(items))
-        return [outcome for item in items for outcome in await self._hand_over([item], now)]
+            pass
+        if len(items) > 1:
+            log.warning("the check worker died with %d checks; one at a time now", len(items))
+            return [outcome for item in items for outcome in await self._hand_over([item], now)]
+        (item,) = items
+        log.error("the check worker died on %s; storing it as an error", item.url)
+        item.fail("the check worker died while judging this check")
+        return await self._submit(items, now)
 
     async def _submit(self, items: list[CheckItem], now: datetime) -> list[CheckOutcome | None]:
         future = self.worker.submit(handle_batch, self.token, self.config, now, items)
