@@ -38,7 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from notifier.outbox import bounce_contact
-from notifier.safety import one_line
+from notifier.safety import one_line, server_text
 from store import eventlog
 from store.models import Contact, InboxMessage, Incident, Notice, NoticeItem
 from tocsin.app import App
@@ -128,9 +128,8 @@ def read_imap(app: App) -> Iterator[bytes]:
                 )
             conn.uid("STORE", uid, "+FLAGS", "(\\Seen)")  # only once it is processed
     except (imaplib.IMAP4.error, OSError) as exc:
-        said = exc.args[0] if exc.args else exc
-        said = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
-        raise NotifyError(f"IMAP {cfg.imap_host}: {one_line(said)}") from None
+        said = server_text(exc.args[0] if exc.args else str(exc))
+        raise NotifyError(f"IMAP {cfg.imap_host}: {said}") from None
     finally:
         with contextlib.suppress(OSError, imaplib.IMAP4.error):
             conn.logout()

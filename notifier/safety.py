@@ -48,6 +48,11 @@ def one_line(value: object, limit: int = 300) -> str:
     return cleaned
 
 
+def server_text(value: bytes | str, limit: int = 500) -> str:
+    """What a mail server said (SMTP reply, IMAP error), decoded, as one printable line."""
+    return one_line(value.decode("utf-8", "replace") if isinstance(value, bytes) else value, limit)
+
+
 def _defang_fallback(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:

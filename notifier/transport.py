@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from notifier import faults
+from notifier.safety import server_text
 from tocsin.config import Config
 from tocsin.errors import ConfigError
 
@@ -226,7 +227,7 @@ class SmtpTransport:
             return Outcome("temporary", exc.smtp_code, f"authentication failed: {exc}", stop=True)
         except smtplib.SMTPResponseException as exc:
             self._drop()
-            return Outcome("temporary", exc.smtp_code, _text(exc.smtp_error), stop=True)
+            return Outcome("temporary", exc.smtp_code, server_text(exc.smtp_error), stop=True)
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
             return Outcome("temporary", None, f"cannot reach the relay: {exc}", stop=True)
@@ -250,12 +251,12 @@ class SmtpTransport:
                 self._drop()
             else:
                 _reset(conn)
-            return _classify(exc.smtp_code, _text(exc.smtp_error))
+            return _classify(exc.smtp_code, server_text(exc.smtp_error))
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
             return Outcome("ambiguous", None, f"connection lost during DATA: {exc}", stop=True)
         self.journal.write("accepted", message_id, sync=True)
-        return Outcome("accepted", code, _text(reply))
+        return Outcome("accepted", code, server_text(reply))
 
     def flush(self) -> None:
         pass  # the journal's "accepted" line is fsync'd as it is written
@@ -265,7 +266,7 @@ class SmtpTransport:
             self._drop()
         else:
             _reset(conn)
-        return _classify(code, _text(reply))
+        return _classify(code, server_text(reply))
 
     def close(self) -> None:
         if self._conn is not None:
@@ -288,11 +289,6 @@ def _reset(conn: smtplib.SMTP) -> None:
 def _quietly_close(conn: smtplib.SMTP) -> None:
     with contextlib.suppress(OSError):
         conn.close()
-
-
-def _text(value: bytes | str) -> str:
-    raw = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    return " ".join(raw.split())[:500]
 
 
 def make(config: Config) -> Transport:
