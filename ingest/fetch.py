@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 from typing import BinaryIO
 from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 import httpx
 
 from tocsin import __version__
+from tocsin.clock import utcnow
 from tocsin.config import Config
 from tocsin.errors import BlockedAddress, FetchError
 from tocsin.net.guard import Guard
@@ -89,10 +89,8 @@ class _Fetcher:
                     continue
                 status = f"HTTP {response.status_code} {response.reason_phrase}"
                 if response.status_code in RETRY_STATUSES:
-                    now = datetime.now(UTC)
-                    raise _Transient(
-                        status, parse_retry_after(response.headers.get("retry-after"), now)
-                    )
+                    wait = parse_retry_after(response.headers.get("retry-after"), utcnow())
+                    raise _Transient(status, wait)
                 if response.status_code != 200:
                     raise FetchError(status)
                 return _save(response, sink, self.cap, self.deadline)
