@@ -381,7 +381,7 @@ class ImapServer:
                 self.PASSWORD,
             ],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # a pipe nobody reads would block a chatty server
         )
         deadline = time.monotonic() + 20
         while True:
@@ -410,21 +410,15 @@ class ImapServer:
         }
 
     def deliver(self, *messages: bytes) -> None:
-        conn = self.client()
-        try:
+        with self.client() as conn:  # logs out on leaving
             for raw in messages:
                 conn.append("INBOX", None, None, raw)
-        finally:
-            conn.logout()
 
     def unseen(self) -> int:
-        conn = self.client()
-        try:
+        with self.client() as conn:
             conn.select("INBOX")
             _, found = conn.search(None, "UNSEEN")
             return len(found[0].split())
-        finally:
-            conn.logout()
 
     def stop(self) -> None:
         self.proc.terminate()
