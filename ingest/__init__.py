@@ -6,7 +6,7 @@ run`` call it); ``REASONS`` the fixed vocabulary of why a record is rejected.
 
 from ingest.detect import FEED_NAMES, FORMATS, detect
 from ingest.records import REASONS
-from ingest.run import IngestReport, SourceReport, ingest_sources
+from ingest.run import IngestReport, SourceReport, ingest_sources, ingest_urls
 
 __all__ = [
     "FEED_NAMES",
@@ -16,4 +16,5 @@ __all__ = [
     "SourceReport",
     "detect",
     "ingest_sources",
+    "ingest_urls",
 ]

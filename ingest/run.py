@@ -16,7 +16,8 @@ from datetime import datetime
 
 from ingest.detect import FEED_NAMES, SNIFF_BYTES, detect
 from ingest.formats import Parser
-from ingest.records import Bad
+from ingest.lines import check_line
+from ingest.records import Bad, Entry, Fields
 from ingest.sources import open_source
 from ingest.writer import SourceMeta, Writer
 from store.db import Database
@@ -132,6 +133,70 @@ def _ingest_all(
     return reports
 
 
+def _taker(writer: Writer, max_line: int) -> Callable[[Entry | Bad], None]:
+    """What becomes of one record: rejected as it came, or normalised and added."""
+    add, reject = writer.add, writer.reject
+
+    def take(item: Entry | Bad) -> None:
+        if item.__class__ is Bad:
+            reject(item)
+            return
+        try:
+            url, host = normalise_url_host(item.url, max_length=max_line)
+        except InvalidUrl as exc:
+            raw = item.raw.encode("utf-8")
+            reject(Bad(item.line_no, exc.reason, raw[:max_line], len(raw)))
+        else:
+            add(item, url, url_hash(url), host)
+
+    return take
+
+
+def ingest_urls(
+    config: Config,
+    db: Database,
+    now: datetime,
+    urls: list[str],
+    *,
+    ref: str,
+    source_name: str,
+    campaign: str | None = None,
+) -> IngestReport:
+    """Ingest a list of URLs (an API submission) as one run with one source, ``ref``.
+
+    Each element is one record, numbered from 1: nothing is skipped, so an empty
+    or ``#`` element is rejected (``no-url``) rather than left out of the count.
+    """
+    max_line = config.ingest.max_line
+    writer = Writer(db, now, batch_size=config.ingest.batch_size, campaign=campaign)
+    run_id = writer.start_run([ref])
+    report = SourceReport(ref, format="api", feed=source_name)
+    try:
+        writer.begin_source(SourceMeta(ref, source_name, "api"))
+        take = _taker(writer, max_line)
+        for line_no, text in enumerate(urls, start=1):
+            raw = text.encode("utf-8", "surrogatepass")
+            checked = check_line(line_no, raw, len(raw), max_line)
+            if isinstance(checked, str):
+                url = checked.strip()
+                if url and not url.startswith("#"):
+                    checked = Entry(line_no, checked, url, Fields(threat=None))
+                else:
+                    checked = Bad(line_no, "no-url", raw[:max_line], len(raw))
+            take(checked)
+        report.records = len(urls)
+        writer.sync()
+        counts = writer.take_counts()
+        report.new, report.duplicate, report.rejected = (
+            counts.new,
+            counts.duplicate,
+            counts.rejected,
+        )
+    finally:
+        writer.finish_run()
+    return IngestReport(run_id, [report])
+
+
 def _ingest_one(
     config: Config,
     writer: Writer,
@@ -153,20 +218,11 @@ def _ingest_one(
         label = report.ref if len(report.ref) <= 40 else "…" + report.ref[-39:]
         with progress(f"{label} ({fmt})", opened.size) as bar:
             records = 0
-            add, reject = writer.add, writer.reject
+            take = _taker(writer, max_line)
             try:
                 for item in parser:
                     records += 1
-                    if item.__class__ is Bad:
-                        reject(item)
-                    else:
-                        try:
-                            url, host = normalise_url_host(item.url, max_length=max_line)
-                        except InvalidUrl as exc:
-                            raw = item.raw.encode("utf-8")
-                            reject(Bad(item.line_no, exc.reason, raw[:max_line], len(raw)))
-                        else:
-                            add(item, url, url_hash(url), host)
+                    take(item)
                     if not records % _TICK:
                         bar.advance(parser.consumed - shown)
                         shown = parser.consumed

@@ -22,7 +22,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, case, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from notifier import transport as transports
@@ -343,14 +343,24 @@ def recheck(app: App, *, checker: Checker | None = None, limit: int | None = Non
     now = app.clock.now()
     report = RecheckReport()
     with app.db.session() as session:
+        # Re-checks asked for on the board or the portal come first, oldest request first;
+        # then the schedule's, which starts at the first notice.
+        requested = Incident.recheck_requested_at.is_not(None)
         query = (
             select(Incident.id)
             .where(
                 Incident.state.in_(OPEN_STATES),
-                Incident.first_notified.is_not(None),
-                or_(Incident.next_recheck_at <= now, Incident.recheck_requested_at.is_not(None)),
+                or_(
+                    requested,
+                    and_(Incident.first_notified.is_not(None), Incident.next_recheck_at <= now),
+                ),
             )
-            .order_by(Incident.next_recheck_at, Incident.id)
+            .order_by(
+                case((requested, 0), else_=1),
+                Incident.recheck_requested_at,
+                Incident.next_recheck_at,
+                Incident.id,
+            )
         )
         if limit:
             query = query.limit(limit)

@@ -43,10 +43,10 @@ OPEN_STATES = ("open", "reopened")
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: ticket ids get read aloud
 
 
-def new_public_id() -> str:
-    """An unguessable, readable ticket id such as ``TCS-7K3M-9QXP``."""
+def new_public_id(prefix: str = "TCS") -> str:
+    """An unguessable, readable id such as ``TCS-7K3M-9QXP`` (``SUB-`` for submissions)."""
     body = "".join(secrets.choice(_ALPHABET) for _ in range(8))
-    return f"TCS-{body[:4]}-{body[4:]}"
+    return f"{prefix}-{body[:4]}-{body[4:]}"
 
 
 def is_open(incident: Incident) -> bool:
@@ -269,6 +269,37 @@ def escalate(
         reason=reason,
     )
     return incident.level
+
+
+def request_recheck(session: Session, incident: Incident, now: datetime, *, actor: str) -> bool:
+    """Queue a re-check for the next ``tocsin recheck`` (asked for on the board or the
+    portal). The request alone changes nothing else: only the re-check's verdict
+    resolves. False when the incident is not open or a request is already queued."""
+    if not is_open(incident) or incident.recheck_requested_at is not None:
+        return False
+    incident.recheck_requested_at = now
+    eventlog.record(
+        session, now, "incident.recheck_requested", incident_id=incident.id, actor=actor
+    )
+    return True
+
+
+def set_tlp(
+    session: Session, target: Incident | Campaign, label: str | None, now: datetime, *, actor: str
+) -> None:
+    """An analyst labels a campaign or an incident (None: back to the default)."""
+    before, target.tlp = target.tlp, label
+    kind = "incident" if isinstance(target, Incident) else "campaign"
+    eventlog.record(
+        session,
+        now,
+        f"{kind}.tlp",
+        incident_id=target.id if kind == "incident" else None,
+        subject=(kind, target.id),
+        actor=actor,
+        before=before,
+        after=label,
+    )
 
 
 def schedule_recheck(

@@ -5,13 +5,15 @@ Their output shapes are fixed by CONTRACT.md (``status --json``, ``export``).
 
 from __future__ import annotations
 
+import csv
 import statistics
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from store.models import (
@@ -42,6 +44,67 @@ def iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
+@dataclass
+class CampaignStats:
+    """One campaign's counters, as the status summary and the board show them."""
+
+    sites: int = 0
+    open: int = 0
+    notified: int = 0
+    escalated: int = 0  # level 2 or more
+    level2: int = 0  # at level 2 now
+    level3: int = 0  # at level 3 or more now
+    resolved: int = 0
+    recompromised: int = 0  # reopened at least once
+    median_days_to_resolve: float | None = None
+
+
+def days_to_resolve(
+    resolved_at: datetime, first_notified: datetime | None, first_seen: datetime
+) -> float:
+    """Time to remediation in days: from the first notice, else from first sight."""
+    return (resolved_at - (first_notified or first_seen)).total_seconds() / 86400
+
+
+def campaign_stats(session: Session) -> dict[int, CampaignStats]:
+    """Every campaign's counters, counted in the database (one row per campaign) and
+    the medians from the resolved incidents' times only."""
+    is_open = Incident.state.in_(("open", "reopened"))
+
+    def count(condition: Any) -> Any:
+        return func.sum(case((condition, 1), else_=0))
+
+    stats: dict[int, CampaignStats] = {}
+    rows = session.execute(
+        select(
+            Incident.campaign_id,
+            func.count(),
+            count(is_open),
+            count(Incident.first_notified.is_not(None)),
+            count(Incident.level >= 2),
+            count(Incident.level == 2),
+            count(Incident.level >= 3),
+            count(Incident.state == "resolved"),
+            count(Incident.reopen_count > 0),
+        ).group_by(Incident.campaign_id)
+    )
+    for campaign_id, *counts in rows:
+        stats[campaign_id] = CampaignStats(*(int(c or 0) for c in counts))
+    days: dict[int, list[float]] = defaultdict(list)
+    for campaign_id, resolved_at, first_notified, first_seen in session.execute(
+        select(
+            Incident.campaign_id,
+            Incident.resolved_at,
+            Incident.first_notified,
+            Incident.first_seen,
+        ).where(Incident.state == "resolved", Incident.resolved_at.is_not(None))
+    ):
+        days[campaign_id].append(days_to_resolve(resolved_at, first_notified, first_seen))
+    for campaign_id, values in days.items():
+        stats[campaign_id].median_days_to_resolve = round(statistics.median(values), 2)
+    return stats
+
+
 def status_summary(session: Session) -> dict[str, Any]:
     """The campaign summary, in the shape of ``tocsin status --json``."""
     urls = {"total": 0, **{v: 0 for v in VERDICTS}}
@@ -53,35 +116,39 @@ def status_summary(session: Session) -> dict[str, Any]:
     for state, count in session.execute(select(Notice.state, func.count()).group_by(Notice.state)):
         notices[NOTICE_COUNTERS.get(state, "failed")] += count
 
-    per_campaign: dict[int, list[Incident]] = defaultdict(list)
-    for incident in session.scalars(select(Incident)):
-        per_campaign[incident.campaign_id].append(incident)
-
+    stats = campaign_stats(session)
     campaigns = []
     for campaign in session.scalars(select(Campaign).order_by(Campaign.first_seen, Campaign.id)):
-        incidents = per_campaign.get(campaign.id, [])
-        days = [
-            (i.resolved_at - (i.first_notified or i.first_seen)).total_seconds() / 86400
-            for i in incidents
-            if i.state == "resolved" and i.resolved_at is not None
-        ]
+        row = stats.get(campaign.id) or CampaignStats()
         campaigns.append(
             {
                 "name": campaign.name,
                 "family": campaign.family or "",
-                "sites": len({i.site_id for i in incidents}),
-                "open": sum(i.state in ("open", "reopened") for i in incidents),
-                "notified": sum(i.first_notified is not None for i in incidents),
-                "escalated": sum(i.level >= 2 for i in incidents),
-                "resolved": sum(i.state == "resolved" for i in incidents),
-                "median_days_to_resolve": round(statistics.median(days), 2) if days else None,
+                "sites": row.sites,
+                "open": row.open,
+                "notified": row.notified,
+                "escalated": row.escalated,
+                "resolved": row.resolved,
+                "median_days_to_resolve": row.median_days_to_resolve,
             }
         )
     return {"urls": urls, "notices": notices, "campaigns": campaigns}
 
 
+def tlp_label(label: str) -> str:
+    """``amber+strict`` as the label is written: ``TLP:AMBER+STRICT``."""
+    return "TLP:" + label.upper()
+
+
+def effective_tlp(
+    incident: Incident | None, campaign: Campaign | None, default: str = "amber"
+) -> str:
+    """An incident's label, else its campaign's, else ``board.default_tlp``."""
+    return (incident and incident.tlp) or (campaign and campaign.tlp) or default
+
+
 def export_records(
-    session: Session, campaign: str | None = None, chunk: int = 1000
+    session: Session, campaign: str | None = None, chunk: int = 1000, default_tlp: str = "amber"
 ) -> Iterator[dict[str, Any]]:
     """One record per URL, in the shape of ``tocsin export --format json``.
 
@@ -103,10 +170,13 @@ def export_records(
         if not urls:
             return
         last_id = urls[-1].id
-        yield from _records_for(session, urls)
+        yield from records_for(session, urls, default_tlp)
 
 
-def _records_for(session: Session, urls: list[Url]) -> Iterator[dict[str, Any]]:
+def records_for(
+    session: Session, urls: list[Url], default_tlp: str = "amber"
+) -> Iterator[dict[str, Any]]:
+    """The export records of these URLs, in their order."""
     site_ids = {u.site_id for u in urls if u.site_id is not None}
     sites = {s.id: s for s in session.scalars(select(Site).where(Site.id.in_(site_ids)))}
 
@@ -158,6 +228,7 @@ def _records_for(session: Session, urls: list[Url]) -> Iterator[dict[str, Any]]:
                 "first_notified": iso(incident.first_notified),
                 "resolved": iso(incident.resolved_at),
             },
+            "tlp": tlp_label(effective_tlp(incident, camp, default_tlp)),
         }
 
 
@@ -180,7 +251,28 @@ CSV_COLUMNS = [
     "incident_level",
     "first_notified",
     "resolved",
+    "tlp",
 ]
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A cell no spreadsheet runs as a formula (``=HYPERLINK(...)`` in an AS name a
+    third party chose): text starting with = + - @ TAB or CR gets a leading quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def write_csv(records: Iterable[dict[str, Any]], stream: TextIO, *, header: bool = True) -> None:
+    """Export records as the CSV of ``tocsin export --format csv``, formula cells defused."""
+    writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    if header:
+        writer.writeheader()
+    for record in records:
+        writer.writerow({k: csv_safe(v) for k, v in flatten(record).items()})
 
 
 def flatten(record: dict[str, Any]) -> dict[str, Any]:

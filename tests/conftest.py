@@ -85,6 +85,34 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A store for a whole test module (costly set-ups shared by its tests): a SQLite
+    file, then a PostgreSQL schema of its own, dropped at the end."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'tocsin.db'}"
+        migrate.upgrade(Database(url))
+        yield url
+        return
+    problem = _pg_available()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI and is not reachable: {problem}")
+        pytest.skip(f"PostgreSQL not reachable: {problem}")
+    schema = f"tocsin_module_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(PG_BASE)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    migrate.upgrade(Database(url))
+    yield url
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
 @pytest.fixture
 def db(db_url: str) -> Iterator[Database]:
     """A ready, empty store; the test runs once on SQLite and once on PostgreSQL."""
@@ -135,6 +163,12 @@ class Cli:
             proc.stdout.decode("utf-8", "replace"),
             proc.stderr.decode("utf-8", "replace"),
         )
+
+
+@pytest.fixture(scope="session")
+def make_cli() -> type[Cli]:
+    """The :class:`Cli` class, for fixtures that run ``tocsin`` from a folder of their own."""
+    return Cli
 
 
 @pytest.fixture

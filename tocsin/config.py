@@ -281,12 +281,26 @@ class SuppressConfig(Section):
     optout: list[str] = Field(default_factory=list)
 
 
+TLP_LABELS = ("clear", "green", "amber", "amber+strict", "red")
+Tlp = Literal["clear", "green", "amber", "amber+strict", "red"]
+
+
 class BoardConfig(Section):
     base_url: str = "http://127.0.0.1:8080"
-    token: str = ""
+    token: str = ""  # an admin bearer token, when set
     secret: str = ""
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    default_tlp: Tlp = "amber"
+    max_body: Size = 1024**2
+    max_urls: int = Field(default=10_000, ge=1)
+    session_ttl: Duration = timedelta(hours=12)
+    # Failed log-ins and portal-token misses per client address within rate_window.
+    max_failures: int = Field(default=10, ge=1)
+    rate_window: Duration = timedelta(minutes=15)
+    # Reverse proxies whose X-Forwarded-For names the client (for the rate limit).
+    trusted_proxies: list[str] = Field(default_factory=list)
+    page_size: int = Field(default=50, ge=5, le=1000)
 
 
 class Config(Section):

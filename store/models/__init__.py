@@ -5,6 +5,14 @@ each stage writes mainly to its own area.
 """
 
 from store.models.base import Base
+from store.models.board import (
+    TOKEN_ROLES,
+    USER_ROLES,
+    ApiToken,
+    BoardSession,
+    BoardUser,
+    Submission,
+)
 from store.models.crawl import VERDICTS, Check, Evidence, Url
 from store.models.events import Event
 from store.models.feeds import FeedSubmission, IngestRun, Reject
@@ -16,8 +24,13 @@ __all__ = [
     "CONTACT_ROLES",
     "INCIDENT_STATES",
     "NOTICE_STATES",
+    "TOKEN_ROLES",
+    "USER_ROLES",
     "VERDICTS",
+    "ApiToken",
     "Base",
+    "BoardSession",
+    "BoardUser",
     "Campaign",
     "Check",
     "Contact",
@@ -36,5 +49,6 @@ __all__ = [
     "Reject",
     "Site",
     "SiteContact",
+    "Submission",
     "Url",
 ]

@@ -22,7 +22,10 @@ class Url(Base):
     """
 
     __tablename__ = "urls"
-    __table_args__ = (Index("ix_urls_due", "verdict", "next_check_at"),)
+    __table_args__ = (
+        Index("ix_urls_due", "verdict", "next_check_at"),
+        Index("ix_urls_verdict_id", "verdict", "id"),  # the API's URL list, by verdict
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(Text)

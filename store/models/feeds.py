@@ -31,7 +31,10 @@ class FeedSubmission(Base):
     """An accepted feed record, its raw line kept verbatim, pointing at its URL."""
 
     __tablename__ = "feed_submissions"
-    __table_args__ = (Index("ix_feed_submissions_url_id", "url_id"),)
+    __table_args__ = (
+        Index("ix_feed_submissions_url_id", "url_id"),
+        Index("ix_feed_submissions_run_id", "run_id"),  # a submission's URLs
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("ingest_runs.id"))

@@ -37,6 +37,7 @@ class Campaign(Base):
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     iocs: Mapped[dict[str, list[str]]] = mapped_column(JSONType, default=dict)
+    tlp: Mapped[str | None] = mapped_column(String(16))  # None: board.default_tlp
 
 
 class Incident(Base):
@@ -70,6 +71,7 @@ class Incident(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     recheck_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    tlp: Mapped[str | None] = mapped_column(String(16))  # None: the campaign's label
     meta: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
 

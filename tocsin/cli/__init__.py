@@ -53,6 +53,8 @@ COMMANDS: dict[str, str] = {
     "report": "Reports for operators (per-ASN digest).",
     "asn": "Build or refresh the pyasn database.",
     "board": "The campaign status board, the portal and the HTTP API.",
+    "user": "Log-ins to the board (add, list, remove).",
+    "token": "Bearer tokens for the board's API (create, list, revoke).",
     "demo": "The whole pipeline against the bundled sandbox on loopback.",
 }
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 
 import click
 
-from store.queries import CSV_COLUMNS, export_records, flatten
+from store.queries import export_records, write_csv
 from tocsin.app import App
 from tocsin.cli._common import pass_app
 
@@ -23,12 +22,11 @@ def command(app: App, fmt: str, campaign: str | None) -> int:
     """One record per URL, to stdout."""
     stream = sys.stdout
     with app.db.session() as session:
-        records = export_records(session, campaign=campaign)
+        records = export_records(
+            session, campaign=campaign, default_tlp=app.config.board.default_tlp
+        )
         if fmt == "csv":
-            writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            for record in records:
-                writer.writerow(flatten(record))
+            write_csv(records, stream)
             return 0
         # A JSON array written as it streams, so memory stays bounded.
         separator = "\n"

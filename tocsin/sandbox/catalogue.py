@@ -441,6 +441,24 @@ CATALOGUE: tuple[SiteSpec, ...] = (
         "time. A .jp site on the Japanese network, with a security.txt (ja, en).",
     ),
     _site(
+        "deichnet",
+        22,
+        id="markup-title",
+        host="www.tischlerei-werner.de",
+        kind="compromised",
+        behaviour="injected-script",
+        verdict="malicious",
+        family="injected-script",
+        entry="/?q=%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E&next=javascript:alert(2)"
+        "&s=<script>alert(3)</script>",
+        title="</title><script>alert('title')</script>\"><img src=x onerror=alert('img')>",
+        lang="de",
+        notes="The injected loader again, on a page whose title and URL carry markup "
+        "(<script>, an onerror attribute) and javascript:, as an attacker may choose: every "
+        "screen that shows crawled text (board, portal, notices) must show it as text.",
+        tags=("markup",),
+    ),
+    _site(
         "hanami",
         21,
         id="delayed-injection",

@@ -1,0 +1,63 @@
+"""The board as one ASGI app: the analysts' pages, the portal and the API.
+
+``create_app`` wires them together; ``tocsin board`` serves it with uvicorn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from board import api, pages, portal
+from board.security import Guard
+from board.web import (
+    Board,
+    Forbidden,
+    LoginRequired,
+    board_of,
+    forbidden_page,
+    login_redirect,
+)
+from store.db import Database
+from tocsin.clock import Clock
+from tocsin.config import Config
+
+STATIC = Path(__file__).with_name("static")
+
+
+def create_app(config: Config, db: Database, clock: Clock | None = None) -> Guard:
+    """The whole board; the outermost layer (:class:`Guard`) caps bodies and sets headers."""
+    board = Board(config, db, clock or Clock())
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.board = board
+    app.add_exception_handler(LoginRequired, login_redirect)
+    app.add_exception_handler(Forbidden, forbidden_page)
+    app.add_exception_handler(StarletteHTTPException, _http_error_page)
+    app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.include_router(pages.router)
+    app.include_router(portal.router)
+    api_app = api.create()
+    api_app.state.board = board
+    app.mount("/api/v1", api_app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return Guard(app, max_body=config.board.max_body, https=board.https)
+
+
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def _http_error_page(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    titles = {404: "Not found", 405: "Not allowed", 422: "Bad request"}
+    return board_of(request).render(
+        request,
+        "error.html.j2",
+        code=exc.status_code,
+        title=titles.get(exc.status_code, "Error"),
+        message=titles.get(exc.status_code, "The request could not be served."),
+    )

@@ -1,0 +1,184 @@
+"""The recipients' portal at ``/portal/{token}``: the link every notice carries.
+
+The token stands for one contact (an abuse desk, a site owner). Its holder sees
+the incidents that contact was told about, with their evidence, whatever their
+TLP label; can ask for a re-check ("I fixed it"), which alone changes nothing
+until the re-check finds the site clean; and can choose the notices' language
+and opt out of a notice type, stored on the contact where the notifier reads
+them. A token that is expired, revoked, forged or unknown gets the same 404 as
+any other, and counts towards the client address's failure limit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from board import queries, security
+from board.pages import evidence_response
+from board.web import Board, board_of
+from notifier import tokens
+from notifier.render import NOTICES
+from store.incidents import request_recheck
+from store.models import Contact, Incident, NoticeItem, PortalToken, Recipient
+
+router = APIRouter()
+
+# What a recipient may opt out of: the X-ARF types the notifier sends (notifier.suppress).
+NOTICE_TYPES = {
+    "malware": "malware distribution (downloads, drive-by, fake updates)",
+    "phishing": "phishing pages",
+    "remote_compromise": "compromised site (injected scripts, redirects, skimmers, miners, spam)",
+}
+
+
+def languages() -> list[str]:
+    """The languages notices are written in (one folder of templates each)."""
+    return sorted(p.name for p in NOTICES.iterdir() if p.is_dir() and not p.name.startswith("_"))
+
+
+def _contact(board: Board, session: Session, token: str, now: datetime) -> Contact | None:
+    digest = tokens.verify(board.config, token)
+    if digest is None:
+        return None
+    row = session.scalars(select(PortalToken).where(PortalToken.token_hash == digest)).first()
+    if row is None or row.revoked or (row.expires_at is not None and row.expires_at <= now):
+        return None
+    return session.get(Contact, row.contact_id)
+
+
+def _missing(board: Board, request: Request) -> HTMLResponse:
+    """The one answer to every bad token: it says nothing about why."""
+    board.limiter.fail(board.client(request))
+    return board.render(request, "portal_missing.html.j2", code=404, user=None)
+
+
+def _limited(board: Board, request: Request) -> HTMLResponse | None:
+    wait = board.limiter.retry_after(board.client(request))
+    if wait is None:
+        return None
+    response = board.render(request, "portal_missing.html.j2", code=429, user=None)
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def _csrf(board: Board, token: str) -> str:
+    return security.csrf_token(board.key, "portal:" + tokens.token_hash(token))
+
+
+@router.get("/portal/{token}", response_class=HTMLResponse)
+def portal(request: Request, token: str) -> HTMLResponse:
+    board = board_of(request)
+    if (limited := _limited(board, request)) is not None:
+        return limited
+    with board.db.session() as session:
+        contact = _contact(board, session, token, board.now())
+        if contact is None:
+            return _missing(board, request)
+        incidents = queries.contact_incidents(session, contact.id, board.default_tlp)
+        details = [
+            queries.incident_detail(
+                session,
+                session.get(Incident, row.id),
+                board.evidence,
+                default_tlp=board.default_tlp,
+                max_checks=1,
+            )
+            for row in incidents[:50]
+        ]
+    return board.render(
+        request,
+        "portal.html.j2",
+        user=None,
+        contact=contact,
+        details=details,
+        more=max(0, len(incidents) - len(details)),
+        token=token,
+        csrf=_csrf(board, token),
+        languages=languages(),
+        types=NOTICE_TYPES,
+        message=request.query_params.get("done"),
+    )
+
+
+async def _form(board: Board, request: Request, token: str) -> dict[str, str | list[str]] | None:
+    form = await request.form()
+    if not security.csrf_ok(board.key, "portal:" + tokens.token_hash(token), form.get("csrf")):
+        return None
+    return {key: form.getlist(key) if key == "optout" else str(form.get(key)) for key in form}
+
+
+@router.post("/portal/{token}/recheck", response_model=None)
+async def portal_recheck(request: Request, token: str) -> Response:
+    board = board_of(request)
+    if (limited := _limited(board, request)) is not None:
+        return limited
+    form = await _form(board, request, token)
+    with board.db.claim() as session:
+        contact = _contact(board, session, token, board.now())
+        if contact is None:
+            return _missing(board, request)
+        if form is None:
+            return _back(token, "expired")
+        ticket = str(form.get("incident") or "")
+        incident = queries.find_incident(session, ticket) if ticket.startswith("TCS-") else None
+        told = incident is not None and session.scalar(
+            select(NoticeItem.id).where(
+                NoticeItem.incident_id == incident.id, NoticeItem.contact_id == contact.id
+            )
+        )
+        if not told:
+            return _missing(board, request)
+        queued = request_recheck(session, incident, board.now(), actor=f"portal:{contact.id}")
+    return _back(token, "recheck" if queued else "recheck-pending")
+
+
+@router.post("/portal/{token}/preferences", response_model=None)
+async def portal_preferences(request: Request, token: str) -> Response:
+    board = board_of(request)
+    if (limited := _limited(board, request)) is not None:
+        return limited
+    form = await _form(board, request, token)
+    with board.db.claim() as session:
+        contact = _contact(board, session, token, board.now())
+        if contact is None:
+            return _missing(board, request)
+        if form is None:
+            return _back(token, "expired")
+        language = str(form.get("language") or "")
+        if language in languages():
+            contact.language = language
+            contact.languages = [language]
+            # Every rung of this contact follows the choice: follow-ups come in it too.
+            session.execute(
+                update(Recipient)
+                .where(Recipient.contact_id == contact.id)
+                .values(language=language)
+            )
+        chosen = form.get("optout") or []
+        contact.optout_types = sorted({t for t in chosen if t in NOTICE_TYPES})
+    return _back(token, "saved")
+
+
+def _back(token: str, done: str) -> RedirectResponse:
+    return RedirectResponse(f"/portal/{token}?done={done}", status_code=303)
+
+
+@router.get("/portal/{token}/evidence/{sha256}", response_model=None)
+def portal_evidence(request: Request, token: str, sha256: str) -> Response:
+    board = board_of(request)
+    if (limited := _limited(board, request)) is not None:
+        return limited
+    with board.db.session() as session:
+        contact = _contact(board, session, token, board.now())
+        if contact is None:
+            return _missing(board, request)
+        told = [r.id for r in queries.contact_incidents(session, contact.id, board.default_tlp)]
+        blob = queries.evidence_of_incidents(session, told, sha256) if told else None
+    if blob is None or blob.kind != "screenshot":
+        return board.render(request, "portal_missing.html.j2", code=404, user=None)
+    return evidence_response(board, request, blob)

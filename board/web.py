@@ -1,0 +1,262 @@
+"""The board's shared request plumbing: its state, templates, who is asking, errors.
+
+Routes live in ``pages`` (analysts), ``portal`` (recipients) and ``api``
+(scripts); they all reach the store, the clock and the settings through the one
+:class:`Board` object made by ``board.app.create_app``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from fastapi import Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from board import auth, security, tlp
+from board.queries import CampaignRow, campaign_rows
+from store.db import Database
+from store.evidence import EvidenceStore
+from store.models import Campaign, Check, Event, Notice, Url
+from store.queries import status_summary
+from tocsin.clock import Clock
+from tocsin.config import Config
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "board"
+SESSION_COOKIE = "tocsin_session"
+LOGIN_CSRF_COOKIE = "tocsin_login"
+
+
+class LoginRequired(Exception):
+    """An analyst page was asked for without a session: go to the log-in form."""
+
+
+class Forbidden(Exception):
+    """A logged-in user whose role may not do this."""
+
+
+class ApiError(Exception):
+    """An API error: ``{"error": message}`` with ``status``."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = " ".join(message.split())[:500]
+        self.headers = headers or {}
+
+
+class Snapshot:
+    """Aggregates that cost a pass over the incidents (the campaign list, the status
+    summary), recomputed only when the store has moved and at most every ``refresh``
+    seconds. While one request recomputes, others get the previous copy."""
+
+    def __init__(self, refresh: float = 2.0) -> None:
+        self.refresh = refresh
+        self._lock = threading.Lock()
+        self._stamp: tuple[Any, ...] | None = None
+        self._checked = 0.0
+        self._data: dict[str, Any] | None = None
+
+    @staticmethod
+    def stamp(session: Session) -> tuple[Any, ...]:
+        """The newest event, check, URL, notice and campaign: any change moves one."""
+        return tuple(
+            session.scalar(select(func.max(column)))
+            for column in (Event.id, Check.id, Url.id, Notice.id, Campaign.id)
+        )
+
+    def get(self, session: Session, default_tlp: str) -> dict[str, Any]:
+        data = self._data
+        if data is not None and time.monotonic() - self._checked < self.refresh:
+            return data
+        if not self._lock.acquire(blocking=data is None):
+            return data  # another thread is on it; this copy is at most seconds old
+        try:
+            stamp = self.stamp(session)
+            if self._data is None or stamp != self._stamp:
+                self._data = {
+                    "campaigns": campaign_rows(session, default_tlp),
+                    "status": status_summary(session),
+                }
+                self._stamp = stamp
+            self._checked = time.monotonic()
+            return self._data
+        finally:
+            self._lock.release()
+
+    def invalidate(self) -> None:
+        self._checked = 0.0
+
+
+@dataclass
+class Board:
+    """Everything a request handler needs, made once per board process."""
+
+    config: Config
+    db: Database
+    clock: Clock = field(default_factory=Clock)
+    key: bytes = b""
+    snapshot: Snapshot = field(default_factory=Snapshot)
+
+    def __post_init__(self) -> None:
+        # board.secret signs CSRF tokens; without it a random key per process will do
+        # (forms open across a restart then ask to be sent again).
+        self.key = self.config.board.secret.encode() or secrets.token_bytes(32)
+        board = self.config.board
+        self.limiter = security.FailureLimiter(
+            board.max_failures, board.rate_window.total_seconds()
+        )
+        self.evidence = EvidenceStore.from_config(self.config)
+        self.https = board.base_url.lower().startswith("https://")
+        self.trusted = tuple(board.trusted_proxies)
+        self.templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.templates.filters.update(when=_when, tlp=tlp.tlp_label, pct=_pct, days=_days)
+
+    @property
+    def default_tlp(self) -> str:
+        return self.config.board.default_tlp
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def campaigns(self, session: Session) -> list[CampaignRow]:
+        return self.snapshot.get(session, self.default_tlp)["campaigns"]
+
+    def status(self, session: Session) -> dict[str, Any]:
+        return self.snapshot.get(session, self.default_tlp)["status"]
+
+    def client(self, request: Request) -> str:
+        return security.client_address(request.scope, self.trusted)
+
+    def secure_cookies(self, request: Request) -> bool:
+        return self.https or request.url.scheme == "https"
+
+    def render(
+        self, request: Request, template: str, code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        context.setdefault("user", getattr(request.state, "principal", None))
+        context.setdefault("csrf", getattr(request.state, "csrf", ""))
+        html = self.templates.get_template(template).render(
+            nonce=request.state.nonce,
+            request_path=request.url.path,
+            **context,
+        )
+        return HTMLResponse(html, status_code=code)
+
+
+def board_of(request: Request) -> Board:
+    return request.app.state.board
+
+
+# --------------------------------------------------------------------------- who is asking
+
+
+def analyst(request: Request) -> auth.Principal:
+    """The logged-in analyst or admin, else :class:`LoginRequired`."""
+    board = board_of(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    with board.db.session() as session:
+        principal = auth.session_principal(session, cookie, board.now())
+    if principal is None:
+        raise LoginRequired
+    if not principal.is_analyst:
+        raise Forbidden
+    request.state.principal = principal
+    request.state.csrf = security.csrf_token(board.key, "session:" + auth.digest(cookie or ""))
+    return principal
+
+
+async def check_csrf(request: Request) -> None:
+    """Every analyst form carries the session's CSRF token."""
+    board = board_of(request)
+    form = await request.form()
+    binding = "session:" + auth.digest(request.cookies.get(SESSION_COOKIE) or "")
+    if not security.csrf_ok(board.key, binding, _field(form, "csrf")):
+        raise Forbidden
+
+
+def _field(form: Any, name: str) -> str | None:
+    value = form.get(name)
+    return value if isinstance(value, str) else None
+
+
+def api_principal(request: Request) -> auth.Principal:
+    """The bearer of a valid token, else 401 (or 429 after too many wrong ones)."""
+    board = board_of(request)
+    address = board.client(request)
+    wait = board.limiter.retry_after(address)
+    if wait is not None:
+        raise ApiError(429, "too many failed attempts; try later", {"Retry-After": str(wait)})
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "a bearer token is required (Authorization: Bearer TOKEN)", _CHALLENGE)
+    with board.db.session() as session:
+        principal = auth.bearer_principal(session, board.config, token.strip(), board.now())
+    if principal is None:
+        board.limiter.fail(address)
+        raise ApiError(401, "the bearer token is not valid", _CHALLENGE)
+    request.state.principal = principal
+    return principal
+
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tocsin"'}
+
+
+def api_analyst(request: Request) -> auth.Principal:
+    principal = api_principal(request)
+    if not principal.is_analyst:
+        raise ApiError(403, "this needs an analyst's token")
+    return principal
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def login_redirect(request: Request, _exc: Exception) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def forbidden_page(request: Request, _exc: Exception) -> HTMLResponse:
+    return board_of(request).render(
+        request, "error.html.j2", code=403, title="Not allowed", message=_FORBIDDEN
+    )
+
+
+_FORBIDDEN = "This action is not allowed, or its form has expired. Go back, reload and try again."
+
+
+def api_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+
+
+# --------------------------------------------------------------------------- template filters
+
+
+def _when(value: datetime | None) -> str:
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.0f}%"
+
+
+def _days(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
