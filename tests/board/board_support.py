@@ -66,7 +66,7 @@ class BoardProcess:
         command = [sys.executable, "-m", "tocsin", "--config", str(self.cli.config)]
         command += ["board", "--host", "127.0.0.1", "--port", str(self.port), *self.extra]
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
-        self.log = open(self.cli.cwd / f"board-{self.port}.log", "wb")  # noqa: SIM115
+        self.log = open(self.cli.cwd / f"board-{self.port}.log", "wb")
         self.proc = subprocess.Popen(
             command, cwd=self.cli.cwd, stdout=self.log, stderr=subprocess.STDOUT, env=env
         )
@@ -256,9 +256,7 @@ def seed_store(db: Database, folder: Path, secret: str) -> SeededStore:
             contact: Contact, incidents: list[Incident], at: datetime, state: str = "sent"
         ) -> Notice:
             ticket = f"TCS-N{len(out.notice_tickets):03d}-SEED"
-            body = "We found malicious content on: " + ", ".join(
-                i.public_id for i in incidents
-            )
+            body = "We found malicious content on: " + ", ".join(i.public_id for i in incidents)
             row = Notice(
                 message_id=f"<{ticket}@tocsin.example>",
                 ticket=ticket,
@@ -280,9 +278,7 @@ def seed_store(db: Database, folder: Path, secret: str) -> SeededStore:
             s.flush()
             for inc in incidents:
                 s.add(
-                    NoticeItem(
-                        notice_id=row.id, incident_id=inc.id, contact_id=contact.id, level=1
-                    )
+                    NoticeItem(notice_id=row.id, incident_id=inc.id, contact_id=contact.id, level=1)
                 )
                 mark_notified(s, inc, 1, at, recheck_after=timedelta(days=1))
             out.notice_tickets[f"{contact.email}#{len(out.notice_tickets)}"] = ticket

@@ -77,9 +77,7 @@ def page(chromium, tmp_path: Path) -> Iterator[object]:
     page.dialogs = []
     page.console_errors = []
     page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
-    page.on(
-        "console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None
-    )
+    page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: page.console_errors.append(str(e)))
     page.shots = tmp_path / "screenshots"
     page.shots.mkdir()

@@ -3,14 +3,16 @@
 Starts the sandbox internet in ``./demo/`` (or ``--dir``), writes a config for
 it, and runs each stage as a ``tocsin`` subprocess, exactly as a user would:
 ``init``, ``ingest`` the sandbox's feed, ``crawl``, ``enrich``, ``notify``,
-``status``. A stage that is not built yet (exit 2, "not available yet") is
-reported as skipped. Then the sandbox stops (or, with ``--keep-running``,
-stays up until Ctrl-C) and the command says where to look.
+``status``; then it makes an admin log-in for the board. A stage that is not
+built yet (exit 2, "not available yet") is reported as skipped. Then the
+sandbox stops (or, with ``--keep-running``, stays up until Ctrl-C) and the
+command says where to look, and how to serve the board on the demo's store.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -69,6 +71,34 @@ def _run_stage(
         captured.append(f"demo: stopped after {timeout:.0f}s\n".encode())
     reader.join(timeout=5)
     return code, b"".join(captured).decode("utf-8", "replace"), time.monotonic() - started
+
+
+DEMO_USER = "demo"
+
+
+def _board_login(base: list[str], cwd: Path, env: dict[str, str]) -> tuple[str, str] | None:
+    """An admin log-in for the demo's board, with a new password each run."""
+    password = secrets.token_urlsafe(12)
+    proc = subprocess.run(  # noqa: S603 - our own interpreter and arguments
+        [*base, "user", "add", DEMO_USER, "--role", "admin", "--password-stdin"],
+        cwd=cwd,
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if proc.returncode != 0:
+        err.print(proc.stderr.strip())
+        return None
+    return DEMO_USER, password
+
+
+def app_config_url(config_path: Path) -> str:
+    """The board's address as the demo's config gives it."""
+    from tocsin.config import load
+
+    return load(config_path).board.base_url.rstrip("/")
 
 
 @click.command(name="demo")
@@ -168,6 +198,7 @@ def command(
                 outcome = f"failed (exit {code})"
                 failed = True
             rows.append([name, outcome, round(seconds, 1)])
+        login = _board_login(base, folder, env)
         out.print(table("Demo stages", ["stage", "outcome", "seconds"], rows))
         out.print(
             f"\n[bold]Where to look[/]\n"
@@ -179,6 +210,15 @@ def command(
             f"  status    tocsin --config {config_path} status\n"
             f"  export    tocsin --config {config_path} export --format json\n"
             f"  report    tocsin --config {config_path} report asn --since 7d\n"
+        )
+        board_url = app_config_url(config_path)
+        out.print(
+            f"[bold]The board[/]\n"
+            f"  serve it  tocsin board --config {config_path}\n"
+            f"  open      {board_url}/\n"
+            f"  log in    {login[0]} / {login[1]}\n"
+            if login
+            else "[bold]The board[/]: could not create a demo log-in (see above).\n"
         )
         if keep_running:
             out.print(

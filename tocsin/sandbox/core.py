@@ -12,6 +12,7 @@ import asyncio
 import csv
 import json
 import math
+import secrets
 import shutil
 import threading
 from collections.abc import Coroutine, Iterable
@@ -164,6 +165,7 @@ class Sandbox:
         self.known_bad_path = self.workdir / "known_bad.txt"
         self.cert_contacts_path = self.workdir / "cert_contacts.csv"
         self.real_rdap_dir = Path(real_rdap_dir) if real_rdap_dir else None
+        self.board_secret = secrets.token_urlsafe(24)
         self.web: SiteServer | None = None
         self.rdap: RdapServers = None  # type: ignore[assignment]
         self.smtp: SmtpServer = None  # type: ignore[assignment]
@@ -345,7 +347,8 @@ class Sandbox:
             "notify": {"from_addr": FROM_ADDR, "outbox_dir": str(base / "outbox")},
             "smtp": smtp,
             "escalation": {"cert_contacts": str(self.cert_contacts_path)},
-            "board": {"base_url": "http://127.0.0.1:8080"},
+            # A key of its own, so the notices' portal links are signed as in production.
+            "board": {"base_url": "http://127.0.0.1:8080", "secret": self.board_secret},
         }
 
     def write_config(
