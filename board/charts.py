@@ -20,6 +20,7 @@ from board.survival import Step
 # Okabe–Ito: told apart by people with the common colour-vision deficiencies.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 MARGIN = {"left": 56, "right": 16, "top": 30, "bottom": 44}
+LEGEND_WIDTH = 140  # beside the plot, so it never covers a bar or a curve
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,11 @@ def _percent(value: float) -> str:
 class _Frame:
     """The plot area and the mapping from data to pixels."""
 
-    def __init__(self, width: int, height: int, x_max: float, y_max: float) -> None:
+    def __init__(
+        self, width: int, height: int, x_max: float, y_max: float, legend: bool = False
+    ) -> None:
         self.left, self.top = MARGIN["left"], MARGIN["top"]
-        self.right = width - MARGIN["right"]
+        self.right = width - MARGIN["right"] - (LEGEND_WIDTH if legend else 0)
         self.bottom = height - MARGIN["bottom"]
         self.x_max, self.y_max = x_max or 1.0, y_max or 1.0
 
@@ -134,17 +137,14 @@ def _axes(
     parts.append("</g>")
 
 
-def _legend(parts: list[str], names: Sequence[str], right: float) -> None:
-    if len(names) < 2:
-        return
+def _legend(parts: list[str], names: Sequence[str], width: int) -> None:
     parts.append('<g class="legend" font-size="11" fill="#1d2330">')
+    x = width - MARGIN["right"] - LEGEND_WIDTH + 10
     for i, name in enumerate(names):
         y = MARGIN["top"] + 4 + i * 15
         colour = PALETTE[i % len(PALETTE)]
-        parts.append(
-            f'<rect x="{_n(right - 130)}" y="{y - 8}" width="10" height="10" fill="{colour}"/>'
-        )
-        parts.append(f'<text x="{_n(right - 115)}" y="{y + 1}">{escape(name[:40])}</text>')
+        parts.append(f'<rect x="{x}" y="{y - 8}" width="10" height="10" fill="{colour}"/>')
+        parts.append(f'<text x="{x + 15}" y="{y + 1}">{escape(name[:22])}</text>')
     parts.append("</g>")
 
 
@@ -167,13 +167,15 @@ def step_chart(
     y_max: float = 1.0,
     y_format: Callable[[float], str] | None = None,
     chart_id: str = "chart",
+    legend: bool | None = None,
 ) -> Markup:
     """Step lines (the value holds until the next point), as a survival curve is drawn;
     censored points get a short vertical tick."""
     drawn = [s for s in series if s.points]
     x_top = max((p[0] for s in drawn for p in s.points), default=0.0)
     x_ticks_values = nice_ticks(0, max(x_top, 1.0))
-    frame = _Frame(width, height, x_ticks_values[-1], y_max)
+    legend = len(series) > 1 if legend is None else legend
+    frame = _Frame(width, height, x_ticks_values[-1], y_max, legend=legend)
     y_format = y_format or (_percent if y_max == 1.0 else _n)
     parts = _open(width, height, title, chart_id)
     y_ticks = [(v, y_format(v)) for v in nice_ticks(0, y_max, 4) if v <= y_max + 1e-9]
@@ -210,7 +212,8 @@ def step_chart(
                 px, py = _n(frame.x(x)), frame.y(y)
                 parts.append(f'<line x1="{px}" y1="{_n(py - 4)}" x2="{px}" y2="{_n(py + 4)}"/>')
             parts.append("</g>")
-    _legend(parts, [s.name for s in series], frame.right)
+    if legend:
+        _legend(parts, [s.name for s in series], width)
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every text above went through escape()
 
@@ -229,7 +232,7 @@ def bar_chart(
     """Stacked bars, one per category (a day), at most ~8 category labels shown."""
     totals = [sum(values[i] for _, values in stacks) for i in range(len(categories))]
     y_ticks_values = nice_ticks(0, max(totals, default=0) or 1, 4)
-    frame = _Frame(width, height, 1.0, y_ticks_values[-1])
+    frame = _Frame(width, height, 1.0, y_ticks_values[-1], legend=len(stacks) > 1)
     parts = _open(width, height, title, chart_id)
     n = len(categories)
     every = max(1, math.ceil(n / 8))
@@ -262,6 +265,7 @@ def bar_chart(
                 "</title></rect>"
             )
             base += value
-    _legend(parts, [name for name, _ in stacks], frame.right)
+    if len(stacks) > 1:
+        _legend(parts, [name for name, _ in stacks], width)
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every text above went through escape()

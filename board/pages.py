@@ -234,6 +234,7 @@ def _curve_chart(name_steps: list[tuple[str, list[Step]]], title: str, chart_id:
         x_label="days since the first notice",
         y_label="sites still compromised",
         chart_id=chart_id,
+        legend=legend,
     )
 
 
@@ -275,6 +276,7 @@ def campaign_page(
         [(f"level {level}", steps) for level, steps in sorted(curves.by_level.items())],
         "By ladder level reached",
         "km-level",
+        legend=True,
     )
     timeline = charts.bar_chart(
         detail.timeline_days,

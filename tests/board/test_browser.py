@@ -14,16 +14,17 @@ import mailbox
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from board_support import BoardProcess
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from store.db import Database
-from store.models import Contact, Incident, Notice, NoticeItem, Site
+from store.models import Contact, Event, Incident, Notice, NoticeItem, Site
 
 pytestmark = [pytest.mark.browser, pytest.mark.pg, pytest.mark.slow]
 
@@ -73,6 +74,13 @@ def pipeline(
     for step in (["ingest", str(feed)], ["crawl"], ["enrich"], ["notify"]):
         result = cli(*step)
         assert result.returncode == 0, (step, result.stdout, result.stderr)
+    # One site is cleaned and found clean two days after its notice, so the campaign's
+    # remediation curve has a drop to draw.
+    sandbox.set_site_state("card-skimmer", "clean")
+    later = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    rechecked = cli("--now", later, "recheck")
+    assert rechecked.returncode == 0 and "resolved" in rechecked.stdout, rechecked.stderr
+    sandbox.set_site_state("card-skimmer", "compromised")
     added = cli("user", "add", "alice", "--role", "analyst", "--password-stdin", input=PASSWORD)
     assert added.returncode == 0, added.stderr
     token = cli("token", "create", "scripts", "--role", "analyst").stdout.strip()
@@ -107,7 +115,9 @@ def test_analyst_sees_the_campaign_and_its_remediation_curve(pipeline: Pipeline,
     shot(page, "campaigns")
     rows = page.locator("#campaigns tbody tr")
     assert rows.count() >= 3
-    page.locator("#campaigns tbody tr a").first.click()
+    skimmer = rows.filter(has_text="card-skimmer")
+    assert skimmer.locator("td").nth(8).inner_text() == "1"  # resolved
+    skimmer.locator("a").first.click()
     page.wait_for_load_state()
     chart = page.locator("#remediation svg.chart")
     chart.wait_for()
@@ -115,7 +125,9 @@ def test_analyst_sees_the_campaign_and_its_remediation_curve(pipeline: Pipeline,
     assert box["width"] >= 300 and box["height"] >= 150
     curve = page.locator("#remediation svg.chart path[data-points]")
     assert curve.count() >= 1 and int(curve.first.get_attribute("data-points")) >= 1
-    assert curve.first.bounding_box()["width"] > 0
+    assert "V" in curve.first.get_attribute("d")  # it drops where the site was cleaned
+    assert curve.first.bounding_box()["width"] > 100
+    assert "Half the sites were clean after 2.0 days" in page.inner_text("#remediation")
     assert page.locator("#networks tbody tr").count() >= 1
     shot(page, "campaign")
     no_csp_errors(page)
@@ -215,9 +227,10 @@ def test_a_portal_link_from_a_real_notice_shows_exactly_that_recipients_incident
             answer = http.post(f"{link}/recheck", data={"csrf": csrf, "incident": foreign[0]})
         assert answer.status_code == 404
     shot(page, "portal")
+    no_csp_errors(page)
     bad = page.goto(link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB"))
     assert bad.status == 404 and "does not lead anywhere" in page.inner_text("main")
-    no_csp_errors(page)
+    assert page.dialogs == []
 
 
 def test_please_recheck_is_done_by_the_next_recheck_and_only_a_clean_site_resolves(
@@ -251,10 +264,23 @@ def test_please_recheck_is_done_by_the_next_recheck_and_only_a_clean_site_resolv
     after_unfixed = pipeline.incident(still_bad.host)
     assert after_fixed.state == "resolved" and after_fixed.recheck_requested_at is None
     assert after_unfixed.state == "open" and after_unfixed.recheck_requested_at is None
-    assert after_unfixed.last_confirmed > unfixed.last_confirmed
+    with pipeline.db.session() as s:
+        confirmed = s.scalars(
+            select(Event).where(Event.incident_id == unfixed.id, Event.kind == "incident.confirmed")
+        ).all()
+    assert confirmed and max(e.id for e in confirmed) > requested_id(pipeline, unfixed.id)
     page.goto(pipeline.board.url(f"/incidents/{fixed.public_id}"))
     history = page.inner_text("#history")
     assert "incident.recheck_requested" in history and "incident.resolved" in history
+
+
+def requested_id(pipeline: Pipeline, incident_id: int) -> int:
+    with pipeline.db.session() as s:
+        return s.scalar(
+            select(func.max(Event.id)).where(
+                Event.incident_id == incident_id, Event.kind == "incident.recheck_requested"
+            )
+        )
 
 
 def test_a_submission_shows_its_verdicts_after_the_next_crawl(pipeline: Pipeline) -> None:

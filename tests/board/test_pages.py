@@ -5,10 +5,12 @@ re-check requests, TLP labels, search, and the portal's boundaries."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
-from board_support import HOSTILE_AS, HOSTILE_CAMPAIGN, HOSTILE_TITLE, HOSTILE_URL
+from board_support import HOSTILE_AS, HOSTILE_CAMPAIGN, HOSTILE_TITLE, HOSTILE_URL, BoardProcess
 from sqlalchemy import select
 
 from store.db import Database
@@ -30,15 +32,16 @@ def analyst(seeded) -> str:
     return "alice"
 
 
-def logged_in(board, name: str = "alice", password: str = PASSWORD) -> httpx.Client:
-    http = board.client()
-    form = http.get("/login")
-    answer = http.post(
-        "/login",
-        data={"csrf": csrf_of(form.text), "name": name, "password": password, "next": "/"},
-    )
-    assert answer.status_code == 303 and answer.headers["location"] == "/", answer.text
-    return http
+@contextmanager
+def logged_in(board, name: str = "alice", password: str = PASSWORD) -> Iterator[httpx.Client]:
+    with board.client() as http:
+        form = http.get("/login")
+        answer = http.post(
+            "/login",
+            data={"csrf": csrf_of(form.text), "name": name, "password": password, "next": "/"},
+        )
+        assert answer.status_code == 303 and answer.headers["location"] == "/", answer.text
+        yield http
 
 
 def test_pages_need_a_session_and_the_session_cookie_is_locked_down(seeded, analyst) -> None:
@@ -69,8 +72,16 @@ def test_pages_need_a_session_and_the_session_cookie_is_locked_down(seeded, anal
         assert http.get("/").status_code == 303  # the session is gone
 
 
-def test_log_in_needs_its_csrf_token_and_failures_are_rate_limited(seeded, analyst) -> None:
-    _, board, _ = seeded
+@pytest.fixture
+def own_board(seeded) -> Iterator[BoardProcess]:
+    """A board process of the test's own: its failure limiter starts empty."""
+    _, _, cli = seeded
+    with BoardProcess(cli) as board:
+        yield board
+
+
+def test_log_in_needs_its_csrf_token_and_failures_are_rate_limited(own_board, analyst) -> None:
+    board = own_board
     with board.client() as http:
         http.get("/login")
         forged = http.post("/login", data={"csrf": "x", "name": "alice", "password": PASSWORD})
@@ -261,8 +272,9 @@ def test_the_portal_shows_only_its_contacts_incidents(seeded, module_db_url) -> 
     db.dispose()
 
 
-def test_bad_portal_tokens_all_get_the_same_404_then_429(seeded) -> None:
-    store, board, _ = seeded
+def test_bad_portal_tokens_all_get_the_same_404_then_429(seeded, own_board) -> None:
+    store, _, _ = seeded
+    board = own_board
     good = store.portal["abuse@example-hosting.net"]
     body, tag = good.split(".")
     bad = [
