@@ -227,7 +227,9 @@ def campaigns(
     )
 
 
-def _curve_chart(name_steps: list[tuple[str, list[Step]]], title: str, chart_id: str) -> Markup:
+def _curve_chart(
+    name_steps: list[tuple[str, list[Step]]], title: str, chart_id: str, legend: bool = False
+) -> Markup:
     return charts.step_chart(
         [charts.km_series(name, steps) for name, steps in name_steps],
         title=title,
