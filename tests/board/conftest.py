@@ -53,9 +53,10 @@ def seeded(
         yield store, board, cli
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
-    """One headless Chromium (Debian's) for the session."""
+    """One headless Chromium (Debian's) per module: Playwright's sync API keeps an event
+    loop running on this thread while it is open, which later asyncio users cannot share."""
     if not CHROMIUM.exists():
         if IN_CI:
             pytest.fail("Chromium is required in CI (make setup installs it)")
