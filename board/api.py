@@ -8,14 +8,15 @@ researchers (see ``board.tlp``).
 
 from __future__ import annotations
 
+import functools
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from sqlalchemy import exists, select
 from starlette.concurrency import run_in_threadpool
@@ -26,7 +27,7 @@ from board.auth import Principal
 from board.web import ApiError, api_analyst, api_error, api_principal, board_of
 from ingest import ingest_urls
 from store.incidents import new_public_id
-from store.models import VERDICTS, Campaign, FeedSubmission, IncidentUrl, Submission
+from store.models import VERDICTS, FeedSubmission, IncidentUrl, Submission
 from store.queries import export_records, iso, tlp_label, write_csv
 from tocsin import __version__
 
@@ -70,20 +71,35 @@ def create() -> FastAPI:
     api.add_exception_handler(ApiError, api_error)
     api.add_exception_handler(RequestValidationError, _validation_error)
     api.add_exception_handler(StarletteHTTPException, _http_error)
-    api.add_api_route("/status", status, methods=["GET"])
-    api.add_api_route("/urls", urls, methods=["GET"])
+    for path, handler in (
+        ("/status", status),
+        ("/urls", urls),
+        ("/submissions", my_submissions),
+        ("/submissions/{public_id}", submission),
+        ("/campaigns", campaigns),
+        ("/campaigns/{campaign_id}", campaign),
+        ("/incidents", incidents),
+        ("/incidents/{ident}", incident),
+        ("/networks/{asn}", network),
+        ("/export.csv", export_csv),
+    ):
+        api.add_api_route(path, _plain_json(handler), methods=["GET"], response_model=None)
     api.add_api_route(
         "/submissions", submit, methods=["POST"], status_code=201, response_model=SubmissionOut
     )
-    api.add_api_route("/submissions", my_submissions, methods=["GET"])
-    api.add_api_route("/submissions/{public_id}", submission, methods=["GET"])
-    api.add_api_route("/campaigns", campaigns, methods=["GET"])
-    api.add_api_route("/campaigns/{campaign_id}", campaign, methods=["GET"])
-    api.add_api_route("/incidents", incidents, methods=["GET"])
-    api.add_api_route("/incidents/{ident}", incident, methods=["GET"])
-    api.add_api_route("/networks/{asn}", network, methods=["GET"])
-    api.add_api_route("/export.csv", export_csv, methods=["GET"])
     return api
+
+
+def _plain_json(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Send what a handler returns with json.dumps: FastAPI's own encoder walks every
+    value of a 100-record page in Python and cost more than the queries behind it."""
+
+    @functools.wraps(handler)
+    def send(*args: Any, **kwargs: Any) -> Response:
+        result = handler(*args, **kwargs)
+        return result if isinstance(result, Response) else JSONResponse(result)
+
+    return send
 
 
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -246,19 +262,31 @@ def _submission_json(view: queries.SubmissionView) -> dict[str, Any]:
         "lines": s.lines,
         "rejected": view.rejected,
         "urls": urls,
+        "next": None if view.next_line is None else str(view.next_line),
     }
 
 
-def submission(request: Request, caller: Caller, public_id: str) -> dict[str, Any]:
-    """What became of each URL: verdict, family, incident, whom tocsin told and when."""
+def submission(
+    request: Request,
+    caller: Caller,
+    public_id: str,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """What became of each URL: verdict, family, incident, whom tocsin told and when.
+    Long submissions come in pages (`limit`, default 200): pass `next` back as `cursor`."""
     board = board_of(request)
+    size = 200 if limit is None else _limit(request, limit)
     with board.db.session() as session:
         found = session.scalars(
             select(Submission).where(Submission.public_id == public_id[:32])
         ).first()
         if found is None or not (caller.is_analyst or found.submitter == caller.name):
             raise ApiError(404, "no such submission")
-        return _submission_json(queries.submission_view(session, found, board.default_tlp))
+        view = queries.submission_view(
+            session, found, board.default_tlp, after_line=_cursor(cursor), limit=size
+        )
+        return _submission_json(view)
 
 
 def my_submissions(request: Request, caller: Caller) -> dict[str, Any]:
@@ -311,12 +339,16 @@ def campaign(request: Request, caller: Caller, campaign_id: int) -> dict[str, An
         row = next((r for r in board.campaigns(session) if r.id == campaign_id), None)
         if row is None or not (caller.is_analyst or tlp.shareable(row.tlp)):
             raise ApiError(404, "no such campaign")
-        curves = queries.remediation_curves(session, campaign_id, board.now())
-        networks = queries.campaign_networks(session, campaign_id)
-        found = session.get(Campaign, campaign_id)
+        now = board.now()
+        detail = board.cache.get(
+            session,
+            ("campaign-json", campaign_id, now.replace(minute=0, second=0, microsecond=0)),
+            lambda: queries.campaign_detail(session, campaign_id, now),
+        )
+    curves, networks = detail.curves, detail.networks
     return {
         **row.as_json(),
-        "iocs": dict(found.iocs or {}) if found else {},
+        "iocs": detail.iocs,
         "remediation": {
             "notified": curves.notified,
             "median_days": curves.median_days,
@@ -479,7 +511,9 @@ def network(request: Request, caller: Caller, asn: int) -> dict[str, Any]:
     """How a network's abuse desk behaves: incidents, notices, bounces, replies."""
     board = board_of(request)
     with board.db.session() as session:
-        found = queries.network_detail(session, asn)
+        found = board.cache.get(
+            session, ("network", asn), lambda: queries.network_detail(session, asn)
+        )
     if found is None:
         raise ApiError(404, "no site on that network")
     return found.as_json()

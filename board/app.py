@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -29,14 +30,18 @@ from tocsin.config import Config
 STATIC = Path(__file__).with_name("static")
 
 
-def create_app(config: Config, db: Database, clock: Clock | None = None) -> Guard:
-    """The whole board; the outermost layer (:class:`Guard`) caps bodies and sets headers."""
-    board = Board(config, db, clock or Clock())
+def create_app(
+    config: Config, db: Database, clock: Clock | None = None, key: bytes | None = None
+) -> Guard:
+    """The whole board; the outermost layer (:class:`Guard`) caps bodies and sets headers.
+    ``key`` signs CSRF tokens: the same for every worker of one board."""
+    board = Board(config, db, clock or Clock(), key=key or b"")
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.state.board = board
     app.add_exception_handler(LoginRequired, login_redirect)
     app.add_exception_handler(Forbidden, forbidden_page)
     app.add_exception_handler(StarletteHTTPException, _http_error_page)
+    app.add_exception_handler(RequestValidationError, _bad_request_page)
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.include_router(pages.router)
     app.include_router(portal.router)
@@ -49,6 +54,17 @@ def create_app(config: Config, db: Database, clock: Clock | None = None) -> Guar
 
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+def _bad_request_page(request: Request, exc: Exception) -> Response:
+    """A malformed path (``/campaigns/abc``) is a page that does not exist; a malformed
+    query or form is a bad request. Never FastAPI's JSON on an HTML page."""
+    assert isinstance(exc, RequestValidationError)
+    in_path = any(e.get("loc", ("",))[0] == "path" for e in exc.errors())
+    code, title = (404, "Not found") if in_path else (400, "Bad request")
+    return board_of(request).render(
+        request, "error.html.j2", code=code, title=title, message="The request was not understood."
+    )
 
 
 def _http_error_page(request: Request, exc: Exception) -> Response:

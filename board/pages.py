@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import hmac
 import math
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from board import auth, charts, queries, security, tlp
 from board.survival import Step
@@ -31,6 +33,8 @@ from store.models import Campaign, Evidence
 
 router = APIRouter()
 Analyst = Annotated[auth.Principal, Depends(analyst)]
+FormText = Annotated[str, Form(max_length=10_000)]
+FormLabel = Annotated[str, Form(alias="tlp", max_length=20)]
 
 CAMPAIGN_SORTS = {
     "name": lambda r: r.name.lower(),
@@ -129,12 +133,17 @@ def _safe_next(target: str | None) -> str:
 
 
 @router.post("/login", response_model=None)
-async def login(request: Request) -> Response:
+def login(
+    request: Request,
+    name: FormText = "",
+    password: FormText = "",
+    csrf: FormText = "",
+    next: FormText = "/",
+) -> Response:
+    # A plain def: argon2 takes tens of milliseconds, which must not hold the event loop.
     board = board_of(request)
-    form = await request.form()
-    next_url = _safe_next(str(form.get("next") or "/"))
-    address = board.client(request)
-    wait = board.limiter.retry_after(address)
+    next_url = _safe_next(next or "/")
+    wait = board.blocked(request)
     if wait is not None:
         response = _login_page(
             board, request, next_url, "Too many failed log-ins. Try again later.", 429
@@ -144,13 +153,12 @@ async def login(request: Request) -> Response:
     # The log-in form's CSRF token is a double submit: the form's value must match the
     # signed cookie set with the form (a cross-site page can set neither).
     expected = security.unsign(board.key, request.cookies.get(LOGIN_CSRF_COOKIE))
-    if expected is None or not hmac.compare_digest(expected, str(form.get("csrf") or "")):
+    if expected is None or not hmac.compare_digest(expected, csrf):
         return _login_page(board, request, next_url, "The form expired; please try again.", 403)
-    name, password = str(form.get("name") or ""), str(form.get("password") or "")
     with board.db.session() as session:
         done = auth.login(session, name, password, board.now(), board.config.board.session_ttl)
     if done is None:
-        board.limiter.fail(address)
+        board.failed(request)
         return _login_page(board, request, next_url, "Wrong name or password.", 401)
     cookie, _ = done
     response = RedirectResponse(next_url, status_code=303)
@@ -253,21 +261,52 @@ def campaign_page(
     board = board_of(request)
     size = board.config.board.page_size
     number = _page_number(page)
+    now = board.now()
     with board.db.session() as session:
         row = next((r for r in board.campaigns(session) if r.id == campaign_id), None)
         if row is None:
             return _not_found(board, request, "No such campaign.")
-        detail = queries.campaign_detail(
+        # The curves are counted to the hour: an open site's age moves them even when
+        # the store does not.
+        detail, charts_ = board.cache.get(
             session,
-            row,
-            board.now(),
+            ("campaign", campaign_id, now.replace(minute=0, second=0, microsecond=0)),
+            lambda: _campaign_view(session, row, now),
+        )
+        incidents, total = queries.list_incidents(
+            session,
             default_tlp=board.default_tlp,
+            campaign_id=campaign_id,
+            state=state or None,
             sort=sort,
             descending=dir != "asc",
             offset=(number - 1) * size,
             limit=size,
-            state=state or None,
         )
+    overall, by_level, timeline = charts_
+    return board.render(
+        request,
+        "campaign.html.j2",
+        c=detail,
+        row=row,
+        incidents=incidents,
+        overall=overall,
+        by_level=by_level,
+        timeline=timeline,
+        labels=tlp.TLP_LABELS,
+        sort=sort,
+        descending=dir != "asc",
+        sorts=_sort_links(request, sort, dir != "asc"),
+        state=state,
+        paging=_pages(request, total, number, size),
+    )
+
+
+def _campaign_view(
+    session: Session, row: queries.CampaignRow, now: datetime
+) -> tuple[queries.CampaignDetail, tuple[Markup, Markup, Markup]]:
+    """A campaign's aggregates and its three charts, made once per store version."""
+    detail = queries.campaign_detail(session, row.id, now)
     curves = detail.curves
     overall = _curve_chart(
         [(f"all notified sites (n={curves.notified})", curves.overall)],
@@ -288,34 +327,21 @@ def campaign_page(
         y_label="incidents",
         chart_id="timeline",
     )
-    return board.render(
-        request,
-        "campaign.html.j2",
-        c=detail,
-        row=row,
-        overall=overall,
-        by_level=by_level,
-        timeline=timeline,
-        labels=tlp.TLP_LABELS,
-        sort=sort,
-        descending=dir != "asc",
-        sorts=_sort_links(request, sort, dir != "asc"),
-        state=state,
-        paging=_pages(request, detail.total_incidents, number, size),
-    )
+    return detail, (overall, by_level, timeline)
 
 
 @router.post("/campaigns/{campaign_id}/tlp", dependencies=[Depends(check_csrf)])
-async def campaign_tlp(request: Request, user: Analyst, campaign_id: int) -> Response:
+def campaign_tlp(
+    request: Request, user: Analyst, campaign_id: int, label: FormLabel = ""
+) -> Response:
     board = board_of(request)
-    form = await request.form()
-    label = tlp.parse(str(form.get("tlp") or ""))
+    parsed = tlp.parse(label)
     with board.db.claim() as session:
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:
             return _not_found(board, request, "No such campaign.")
-        set_tlp(session, campaign, label, board.now(), actor=f"board:{user.name}")
-    board.snapshot.invalidate()
+        set_tlp(session, campaign, parsed, board.now(), actor=f"board:{user.name}")
+    board.cache.invalidate()
     return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
 
 
@@ -350,22 +376,23 @@ def incident_recheck(request: Request, user: Analyst, ident: str) -> Response:
             return _not_found(board, request, "No such incident.")
         queued = request_recheck(session, incident, board.now(), actor=f"board:{user.name}")
         ticket = incident.public_id
+    board.cache.invalidate()
     return RedirectResponse(
         f"/incidents/{ticket}?queued={'yes' if queued else 'no'}", status_code=303
     )
 
 
 @router.post("/incidents/{ident}/tlp", dependencies=[Depends(check_csrf)])
-async def incident_tlp(request: Request, user: Analyst, ident: str) -> Response:
+def incident_tlp(request: Request, user: Analyst, ident: str, label: FormLabel = "") -> Response:
     board = board_of(request)
-    form = await request.form()
-    label = tlp.parse(str(form.get("tlp") or ""))
+    parsed = tlp.parse(label)
     with board.db.claim() as session:
         incident = queries.find_incident(session, ident)
         if incident is None:
             return _not_found(board, request, "No such incident.")
-        set_tlp(session, incident, label, board.now(), actor=f"board:{user.name}")
+        set_tlp(session, incident, parsed, board.now(), actor=f"board:{user.name}")
         ticket = incident.public_id
+    board.cache.invalidate()
     return RedirectResponse(f"/incidents/{ticket}", status_code=303)
 
 
@@ -380,7 +407,9 @@ def network_page(
     size = board.config.board.page_size
     number = _page_number(page)
     with board.db.session() as session:
-        network = queries.network_detail(session, asn)
+        network = board.cache.get(
+            session, ("network", asn), lambda: queries.network_detail(session, asn)
+        )
         if network is None:
             return _not_found(board, request, f"No site on AS{asn} yet.")
         incidents, total = queries.list_incidents(

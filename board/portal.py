@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from board import queries, security
 from board.pages import evidence_response
@@ -52,18 +53,15 @@ def _contact(board: Board, session: Session, token: str, now: datetime) -> Conta
 
 
 def _missing(board: Board, request: Request) -> HTMLResponse:
-    """The one answer to every bad token: it says nothing about why."""
-    board.limiter.fail(board.client(request))
+    """The one answer to every bad token: it says nothing about why. Past the client's
+    failure limit the answer is 429. (A valid token is served whatever its address did.)"""
+    wait = board.blocked(request)
+    if wait is not None:
+        response = board.render(request, "portal_missing.html.j2", code=429, user=None)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    board.failed(request)
     return board.render(request, "portal_missing.html.j2", code=404, user=None)
-
-
-def _limited(board: Board, request: Request) -> HTMLResponse | None:
-    wait = board.limiter.retry_after(board.client(request))
-    if wait is None:
-        return None
-    response = board.render(request, "portal_missing.html.j2", code=429, user=None)
-    response.headers["Retry-After"] = str(wait)
-    return response
 
 
 def _csrf(board: Board, token: str) -> str:
@@ -73,8 +71,6 @@ def _csrf(board: Board, token: str) -> str:
 @router.get("/portal/{token}", response_class=HTMLResponse)
 def portal(request: Request, token: str) -> HTMLResponse:
     board = board_of(request)
-    if (limited := _limited(board, request)) is not None:
-        return limited
     with board.db.session() as session:
         contact = _contact(board, session, token, board.now())
         if contact is None:
@@ -115,53 +111,61 @@ async def _form(board: Board, request: Request, token: str) -> dict[str, str | l
 @router.post("/portal/{token}/recheck", response_model=None)
 async def portal_recheck(request: Request, token: str) -> Response:
     board = board_of(request)
-    if (limited := _limited(board, request)) is not None:
-        return limited
     form = await _form(board, request, token)
+    return await run_in_threadpool(_recheck, board, request, token, form)
+
+
+def _recheck(board: Board, request: Request, token: str, form: dict | None) -> Response:
+    outcome = "missing"
     with board.db.claim() as session:
         contact = _contact(board, session, token, board.now())
-        if contact is None:
-            return _missing(board, request)
-        if form is None:
-            return _back(token, "expired")
-        ticket = str(form.get("incident") or "")
-        incident = queries.find_incident(session, ticket) if ticket.startswith("TCS-") else None
-        told = incident is not None and session.scalar(
-            select(NoticeItem.id).where(
-                NoticeItem.incident_id == incident.id, NoticeItem.contact_id == contact.id
+        if contact is not None and form is None:
+            outcome = "expired"
+        elif contact is not None:
+            ticket = str(form.get("incident") or "")
+            incident = queries.find_incident(session, ticket) if ticket.startswith("TCS-") else None
+            told = incident is not None and session.scalar(
+                select(NoticeItem.id).where(
+                    NoticeItem.incident_id == incident.id, NoticeItem.contact_id == contact.id
+                )
             )
-        )
-        if not told:
-            return _missing(board, request)
-        queued = request_recheck(session, incident, board.now(), actor=f"portal:{contact.id}")
-    return _back(token, "recheck" if queued else "recheck-pending")
+            if told:
+                queued = request_recheck(
+                    session, incident, board.now(), actor=f"portal:{contact.id}"
+                )
+                outcome = "recheck" if queued else "recheck-pending"
+    # Counting a failure writes: only once the claim above has let go of the store.
+    return _missing(board, request) if outcome == "missing" else _back(token, outcome)
 
 
 @router.post("/portal/{token}/preferences", response_model=None)
 async def portal_preferences(request: Request, token: str) -> Response:
     board = board_of(request)
-    if (limited := _limited(board, request)) is not None:
-        return limited
     form = await _form(board, request, token)
+    return await run_in_threadpool(_preferences, board, request, token, form)
+
+
+def _preferences(board: Board, request: Request, token: str, form: dict | None) -> Response:
+    outcome = "missing"
     with board.db.claim() as session:
         contact = _contact(board, session, token, board.now())
-        if contact is None:
-            return _missing(board, request)
-        if form is None:
-            return _back(token, "expired")
-        language = str(form.get("language") or "")
-        if language in languages():
-            contact.language = language
-            contact.languages = [language]
-            # Every rung of this contact follows the choice: follow-ups come in it too.
-            session.execute(
-                update(Recipient)
-                .where(Recipient.contact_id == contact.id)
-                .values(language=language)
-            )
-        chosen = form.get("optout") or []
-        contact.optout_types = sorted({t for t in chosen if t in NOTICE_TYPES})
-    return _back(token, "saved")
+        if contact is not None and form is None:
+            outcome = "expired"
+        elif contact is not None:
+            language = str(form.get("language") or "")
+            if language in languages():
+                contact.language = language
+                contact.languages = [language]
+                # Every rung of this contact follows the choice: follow-ups come in it too.
+                session.execute(
+                    update(Recipient)
+                    .where(Recipient.contact_id == contact.id)
+                    .values(language=language)
+                )
+            chosen = form.get("optout") or []
+            contact.optout_types = sorted({t for t in chosen if t in NOTICE_TYPES})
+            outcome = "saved"
+    return _missing(board, request) if outcome == "missing" else _back(token, outcome)
 
 
 def _back(token: str, done: str) -> RedirectResponse:
@@ -171,8 +175,6 @@ def _back(token: str, done: str) -> RedirectResponse:
 @router.get("/portal/{token}/evidence/{sha256}", response_model=None)
 def portal_evidence(request: Request, token: str, sha256: str) -> Response:
     board = board_of(request)
-    if (limited := _limited(board, request)) is not None:
-        return limited
     with board.db.session() as session:
         contact = _contact(board, session, token, board.now())
         if contact is None:

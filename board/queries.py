@@ -44,6 +44,7 @@ from store.models import (
     Url,
 )
 from store.queries import (
+    URL_COLUMNS,
     CampaignStats,
     campaign_stats,
     days_to_resolve,
@@ -176,10 +177,10 @@ class Curves:
 
 @dataclass
 class CampaignDetail:
-    row: CampaignRow
+    """A campaign's aggregates: what its page shows besides the incident list (and what
+    the board caches until the store moves)."""
+
     iocs: dict[str, list[str]]
-    incidents: list[IncidentRow]
-    total_incidents: int
     curves: Curves
     networks: list[NetworkRow]
     timeline_days: list[str]
@@ -387,37 +388,13 @@ def campaign_timeline(
     return days, series, events
 
 
-def campaign_detail(
-    session: Session,
-    row: CampaignRow,
-    now: datetime,
-    *,
-    default_tlp: str,
-    sort: str = "first_seen",
-    descending: bool = True,
-    offset: int = 0,
-    limit: int = 50,
-    state: str | None = None,
-) -> CampaignDetail:
-    campaign = session.get(Campaign, row.id)
-    incidents, total = list_incidents(
-        session,
-        default_tlp=default_tlp,
-        campaign_id=row.id,
-        state=state,
-        sort=sort,
-        descending=descending,
-        offset=offset,
-        limit=limit,
-    )
-    days, series, events = campaign_timeline(session, row.id)
+def campaign_detail(session: Session, campaign_id: int, now: datetime) -> CampaignDetail:
+    campaign = session.get(Campaign, campaign_id)
+    days, series, events = campaign_timeline(session, campaign_id)
     return CampaignDetail(
-        row=row,
         iocs=dict(campaign.iocs or {}) if campaign else {},
-        incidents=incidents,
-        total_incidents=total,
-        curves=remediation_curves(session, row.id, now),
-        networks=campaign_networks(session, row.id),
+        curves=remediation_curves(session, campaign_id, now),
+        networks=campaign_networks(session, campaign_id),
         timeline_days=days,
         timeline=series,
         events=events,
@@ -842,20 +819,26 @@ def search(
 # --------------------------------------------------------------------------- URLs and submissions
 
 
-def _visible_urls(name: str, default_tlp: str) -> Any:
-    """URL ids a researcher may see: their own submissions' and shareable incidents'."""
+RESEARCHER_WINDOW = 50_000  # URL ids one researcher page looks through at most
+
+
+def _visible_url(name: str, default_tlp: str) -> Any:
+    """A researcher may see this URL: one of their own submissions named it, or it is on
+    a shareable incident. Correlated, so a page is found by walking URL ids in order."""
     own = (
-        select(FeedSubmission.url_id)
-        .join(Submission, Submission.run_id == FeedSubmission.run_id)
+        exists()
+        .where(FeedSubmission.url_id == Url.id)
+        .where(Submission.run_id == FeedSubmission.run_id)
         .where(Submission.submitter == name)
     )
     shared = (
-        select(IncidentUrl.url_id)
-        .join(Incident, Incident.id == IncidentUrl.incident_id)
-        .join(Campaign, Campaign.id == Incident.campaign_id)
+        exists()
+        .where(IncidentUrl.url_id == Url.id)
+        .where(Incident.id == IncidentUrl.incident_id)
+        .where(Campaign.id == Incident.campaign_id)
         .where(tlp.effective_sql(default_tlp).in_(tlp.SHAREABLE))
     )
-    return own.union(shared)
+    return or_(own, shared)
 
 
 def list_urls(
@@ -871,7 +854,7 @@ def list_urls(
     researcher: str | None = None,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A page of export records by URL id after ``after``; and the next cursor."""
-    query = select(Url).where(Url.id > after)
+    query = select(*URL_COLUMNS).where(Url.id > after)
     if verdict:
         query = query.where(Url.verdict == verdict)
     if campaign:
@@ -890,13 +873,22 @@ def list_urls(
             Url.id.in_(select(FeedSubmission.url_id).where(FeedSubmission.run_id.in_(run)))
         )
     if researcher is not None:
-        query = query.where(Url.id.in_(_visible_urls(researcher, default_tlp)))
+        # Bounded work per page whatever the researcher may see: at most a window of URL
+        # ids is looked through, and a page can end short with a cursor past the window.
+        query = query.where(
+            Url.id <= after + RESEARCHER_WINDOW, _visible_url(researcher, default_tlp)
+        )
     limit = min(max(1, limit), MAX_LIST)
-    urls = list(session.scalars(query.order_by(Url.id).limit(limit + 1)))
+    urls = session.execute(query.order_by(Url.id).limit(limit + 1)).all()
     more = len(urls) > limit
     urls = urls[:limit]
     records = list(records_for(session, urls, default_tlp))
-    return records, (urls[-1].id if more and urls else None)
+    if more:
+        return records, urls[-1].id
+    if researcher is not None:
+        beyond = session.scalar(select(Url.id).where(Url.id > after + RESEARCHER_WINDOW).limit(1))
+        return records, (after + RESEARCHER_WINDOW if beyond is not None else None)
+    return records, None
 
 
 @dataclass
@@ -905,6 +897,7 @@ class SubmissionView:
     records: list[dict[str, Any]]
     notified: dict[str, list[dict[str, Any]]]
     rejected: list[dict[str, str]]
+    next_line: int | None = None
 
 
 def submission_rejects(
@@ -925,19 +918,26 @@ def submission_rejects(
     return out
 
 
-def submission_view(session: Session, submission: Submission, default_tlp: str) -> SubmissionView:
-    """What became of each URL of a submission, and whom tocsin told about it, when."""
-    url_ids = list(
-        session.scalars(
-            select(FeedSubmission.url_id)
-            .where(FeedSubmission.run_id == submission.run_id)
-            .order_by(FeedSubmission.line_no)
-        )
-    )
-    urls_by_id = {}
-    for start in range(0, len(url_ids), 900):
-        for url in session.scalars(select(Url).where(Url.id.in_(url_ids[start : start + 900]))):
-            urls_by_id[url.id] = url
+def submission_view(
+    session: Session,
+    submission: Submission,
+    default_tlp: str,
+    *,
+    after_line: int = 0,
+    limit: int = 200,
+) -> SubmissionView:
+    """What became of each URL of a submission, and whom tocsin told about it, when:
+    a page of its lines after ``after_line`` (``next_line`` says where the next starts)."""
+    rows = session.execute(
+        select(FeedSubmission.line_no, FeedSubmission.url_id)
+        .where(FeedSubmission.run_id == submission.run_id, FeedSubmission.line_no > after_line)
+        .order_by(FeedSubmission.line_no)
+        .limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    url_ids = [url_id for _, url_id in rows]
+    urls_by_id = {url.id: url for url in session.scalars(select(Url).where(Url.id.in_(url_ids)))}
     ordered = [urls_by_id[i] for i in dict.fromkeys(url_ids) if i in urls_by_id]
     records = list(records_for(session, ordered, default_tlp))
     tickets = {r["incident"]["id"] for r in records if r["incident"]}
@@ -967,7 +967,11 @@ def submission_view(session: Session, submission: Submission, default_tlp: str) 
                 }
             )
     return SubmissionView(
-        submission, records, dict(notified), submission_rejects(session, submission.run_id)
+        submission,
+        records,
+        dict(notified),
+        submission_rejects(session, submission.run_id) if not after_line else [],
+        rows[-1][0] if more and rows else None,
     )
 
 

@@ -3,7 +3,8 @@
 - :class:`Guard`, a plain ASGI middleware (no per-request task, unlike Starlette's
   ``BaseHTTPMiddleware``): it refuses a body over ``board.max_body`` with 413
   before the app reads it, makes the CSP nonce, and sets the security headers.
-- :class:`FailureLimiter`: failed log-ins and portal-link misses per client address.
+- :class:`FailureLimiter`: failed log-ins, wrong tokens and portal-link misses per
+  client address, counted in the store so that every board worker sees them.
 - CSRF tokens: an HMAC of what the form is bound to (a session, a portal token)
   under the board's key, so they need no storage and cannot be moved between them.
 """
@@ -16,11 +17,14 @@ import hmac
 import ipaddress
 import json
 import secrets
-import threading
-import time
-from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from store.db import Database
+from store.models import BoardFailure
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -150,44 +154,31 @@ def _replay(body: bytes) -> Receive:
 
 
 class FailureLimiter:
-    """At most ``limit`` failures per address within ``window`` seconds; then 429.
+    """At most ``limit`` failures per address within ``window``; then 429 until the oldest
+    ages out. Kept in the store (``board_failures``), so every board worker, and a
+    restarted board, counts the same failures."""
 
-    Memory is bounded: past ``max_addresses`` the least recently failing go first.
-    """
-
-    def __init__(self, limit: int, window: float, max_addresses: int = 100_000) -> None:
+    def __init__(self, db: Database, limit: int, window: timedelta) -> None:
+        self.db = db
         self.limit = limit
         self.window = window
-        self.max_addresses = max_addresses
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
 
-    def retry_after(self, address: str) -> int | None:
+    def retry_after(self, address: str, now: datetime) -> int | None:
         """Seconds until ``address`` may try again, or None when it may now."""
-        with self._lock:
-            times = self._failures.get(address)
-            if not times:
-                return None
-            self._expire(times, time.monotonic())
-            if len(times) < self.limit:
-                return None
-            return max(1, int(times[0] + self.window - time.monotonic()) + 1)
+        with self.db.session() as session:
+            count, oldest = session.execute(
+                select(func.count(), func.min(BoardFailure.at)).where(
+                    BoardFailure.address == address[:64], BoardFailure.at > now - self.window
+                )
+            ).one()
+        if count < self.limit or oldest is None:
+            return None
+        return max(1, int((oldest + self.window - now).total_seconds()) + 1)
 
-    def fail(self, address: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            times = self._failures.pop(address, None) or deque()
-            self._expire(times, now)
-            times.append(now)
-            while len(times) > self.limit:
-                times.popleft()
-            self._failures[address] = times
-            while len(self._failures) > self.max_addresses:
-                self._failures.popitem(last=False)
-
-    def _expire(self, times: deque[float], now: float) -> None:
-        while times and times[0] <= now - self.window:
-            times.popleft()
+    def fail(self, address: str, now: datetime) -> None:
+        with self.db.session() as session:
+            session.execute(delete(BoardFailure).where(BoardFailure.at <= now - self.window))
+            session.add(BoardFailure(address=address[:64], at=now))
 
 
 def client_address(scope: Scope, trusted_proxies: tuple[str, ...]) -> str:

@@ -1,13 +1,25 @@
-"""Serving the board: a socket bound here (so a taken port is one clear line), then uvicorn."""
+"""Serving the board: one socket bound here (so a taken port is one clear line), then
+``board.workers`` processes running uvicorn on it.
+
+One Python process keeps one core busy at most, so the board forks workers after the
+socket is bound; the kernel hands each connection to one of them. They share the store
+(where sessions and the rate limit's failures live) and the CSRF key made here; each
+has its own database engine and its own copy of the campaign summary.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import secrets
+import signal
 import socket
 
 from sqlalchemy import func, select
 
 from board.app import create_app
+from store.db import Database
 from store.models import BoardUser
 from tocsin.app import App
 from tocsin.errors import UsageError
@@ -29,32 +41,76 @@ def listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise UsageError(f"--port: cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.set_inheritable(True)
     return sock
 
 
-def serve(app: App, host: str, port: int) -> None:
-    """Serve until Ctrl-C. Forwarded headers are ignored unless board.trusted_proxies
-    names the proxy: a client must not pick its own address (the rate limit keys on it)."""
+def _run(app: App, sock: socket.socket, key: bytes) -> None:
+    """One worker: its own engine, then uvicorn until SIGINT or SIGTERM."""
     import uvicorn
 
-    with app.db.session() as session:
-        users = session.scalar(select(func.count()).select_from(BoardUser)) or 0
-    sock = listen(host, port)
-    asgi = create_app(app.config, app.db, app.clock)
-    shown = f"[{host}]" if ":" in host else host
-    err.print(f"tocsin board on http://{shown}:{sock.getsockname()[1]}/  (Ctrl-C stops it)")
-    if not users:
-        err.print("No log-ins yet: create one with `tocsin user add NAME --role admin`.")
-    level = {-1: logging.WARNING, 0: logging.INFO}.get(app.verbosity, logging.DEBUG)
+    db = Database(app.config.database.url)
+    asgi = create_app(app.config, db, app.clock, key=key)
+    level = {-1: logging.WARNING, 0: logging.WARNING}.get(app.verbosity, logging.INFO)
     config = uvicorn.Config(
         asgi,
+        # Forwarded headers are ignored unless board.trusted_proxies names the proxy
+        # (board/security.py): a client must not pick its own address for the rate limit.
         proxy_headers=False,
         server_header=False,
-        date_header=True,
-        access_log=app.verbosity > 0,
+        access_log=app.verbosity > 1,
         log_level=level,
         log_config=None,
         timeout_graceful_shutdown=5,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        db.dispose()
+
+
+def serve(app: App, host: str, port: int) -> None:
+    """Serve until Ctrl-C (or SIGTERM), with ``board.workers`` processes."""
+    with app.db.session() as session:
+        users = session.scalar(select(func.count()).select_from(BoardUser)) or 0
+    app.db.dispose()  # no connection may cross the fork
+    sock = listen(host, port)
+    key = app.config.board.secret.encode() or secrets.token_bytes(32)
+    workers = app.config.board.workers
+    shown = f"[{host}]" if ":" in host else host
+    err.print(
+        f"tocsin board on http://{shown}:{sock.getsockname()[1]}/ "
+        f"({workers} worker{'s' if workers > 1 else ''}; Ctrl-C stops it)"
+    )
+    if not users:
+        err.print("No log-ins yet: create one with `tocsin user add NAME --role admin`.")
+    if workers == 1 or not hasattr(os, "fork"):
+        _run(app, sock, key)
+        return
+    children = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # a worker
+            code = 0
+            try:
+                _run(app, sock, key)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+
+    def forward(_signum: int, _frame: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    for child in children:
+        while True:
+            try:
+                os.waitpid(child, 0)
+                break
+            except InterruptedError:
+                continue
+    sock.close()

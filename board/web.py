@@ -10,6 +10,8 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -54,46 +56,58 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-class Snapshot:
-    """Aggregates that cost a pass over the incidents (the campaign list, the status
-    summary), recomputed only when the store has moved and at most every ``refresh``
-    seconds. While one request recomputes, others get the previous copy."""
+class StoreCache:
+    """Views that cost a pass over many rows (the campaign list and status summary, a
+    campaign's curves, networks and timeline, a network's record), kept until the store
+    moves. The store's "version" is the newest event, check, URL, notice and campaign id:
+    every change the board shows moves one of them. It is looked up at most every
+    ``refresh`` seconds, so a page may be that much behind the pipeline. While one request
+    recomputes a view, others get the previous copy rather than queueing behind it.
+    """
 
-    def __init__(self, refresh: float = 2.0) -> None:
+    def __init__(self, refresh: float = 2.0, size: int = 512) -> None:
         self.refresh = refresh
+        self.size = size
         self._lock = threading.Lock()
         self._stamp: tuple[Any, ...] | None = None
         self._checked = 0.0
-        self._data: dict[str, Any] | None = None
+        self._entries: OrderedDict[Any, tuple[tuple[Any, ...], Any]] = OrderedDict()
+        self._busy: set[Any] = set()
 
     @staticmethod
-    def stamp(session: Session) -> tuple[Any, ...]:
-        """The newest event, check, URL, notice and campaign: any change moves one."""
+    def version(session: Session) -> tuple[Any, ...]:
         return tuple(
             session.scalar(select(func.max(column)))
             for column in (Event.id, Check.id, Url.id, Notice.id, Campaign.id)
         )
 
-    def get(self, session: Session, default_tlp: str) -> dict[str, Any]:
-        data = self._data
-        if data is not None and time.monotonic() - self._checked < self.refresh:
-            return data
-        if not self._lock.acquire(blocking=data is None):
-            return data  # another thread is on it; this copy is at most seconds old
-        try:
-            stamp = self.stamp(session)
-            if self._data is None or stamp != self._stamp:
-                self._data = {
-                    "campaigns": campaign_rows(session, default_tlp),
-                    "status": status_summary(session),
-                }
-                self._stamp = stamp
+    def stamp(self, session: Session) -> tuple[Any, ...]:
+        if self._stamp is None or time.monotonic() - self._checked >= self.refresh:
+            self._stamp = self.version(session)
             self._checked = time.monotonic()
-            return self._data
+        return self._stamp
+
+    def get(self, session: Session, key: Any, compute: Callable[[], Any]) -> Any:
+        stamp = self.stamp(session)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None and (found[0] == stamp or key in self._busy):
+                self._entries.move_to_end(key)
+                return found[1]
+            self._busy.add(key)
+        try:
+            value = compute()
         finally:
-            self._lock.release()
+            with self._lock:
+                self._busy.discard(key)
+        with self._lock:
+            self._entries[key] = (stamp, value)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return value
 
     def invalidate(self) -> None:
+        """Look at the store's version again on the next request (after a write here)."""
         self._checked = 0.0
 
 
@@ -105,16 +119,14 @@ class Board:
     db: Database
     clock: Clock = field(default_factory=Clock)
     key: bytes = b""
-    snapshot: Snapshot = field(default_factory=Snapshot)
+    cache: StoreCache = field(default_factory=StoreCache)
 
     def __post_init__(self) -> None:
         # board.secret signs CSRF tokens; without it a random key per process will do
         # (forms open across a restart then ask to be sent again).
-        self.key = self.config.board.secret.encode() or secrets.token_bytes(32)
+        self.key = self.key or self.config.board.secret.encode() or secrets.token_bytes(32)
         board = self.config.board
-        self.limiter = security.FailureLimiter(
-            board.max_failures, board.rate_window.total_seconds()
-        )
+        self.limiter = security.FailureLimiter(self.db, board.max_failures, board.rate_window)
         self.evidence = EvidenceStore.from_config(self.config)
         self.https = board.base_url.lower().startswith("https://")
         self.trusted = tuple(board.trusted_proxies)
@@ -135,13 +147,23 @@ class Board:
         return self.clock.now()
 
     def campaigns(self, session: Session) -> list[CampaignRow]:
-        return self.snapshot.get(session, self.default_tlp)["campaigns"]
+        return self.cache.get(
+            session, "campaigns", lambda: campaign_rows(session, self.default_tlp)
+        )
 
     def status(self, session: Session) -> dict[str, Any]:
-        return self.snapshot.get(session, self.default_tlp)["status"]
+        return self.cache.get(session, "status", lambda: status_summary(session))
 
     def client(self, request: Request) -> str:
         return security.client_address(request.scope, self.trusted)
+
+    def blocked(self, request: Request) -> int | None:
+        """Seconds the client must wait after too many failures, or None."""
+        return self.limiter.retry_after(self.client(request), self.now())
+
+    def failed(self, request: Request) -> None:
+        """Count a failed log-in, a wrong token or a portal miss against the client."""
+        self.limiter.fail(self.client(request), self.now())
 
     def secure_cookies(self, request: Request) -> bool:
         return self.https or request.url.scheme == "https"
@@ -196,23 +218,26 @@ def _field(form: Any, name: str) -> str | None:
 
 
 def api_principal(request: Request) -> auth.Principal:
-    """The bearer of a valid token, else 401 (or 429 after too many wrong ones)."""
+    """The bearer of a valid token, else 401; 429 instead once an address has sent too
+    many wrong ones. A valid token is served whatever its address did: a 256-bit token
+    cannot be guessed, and a shared address must not lock its honest users out."""
     board = board_of(request)
-    address = board.client(request)
-    wait = board.limiter.retry_after(address)
-    if wait is not None:
-        raise ApiError(429, "too many failed attempts; try later", {"Retry-After": str(wait)})
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
+    principal = None
+    if scheme.lower() == "bearer" and token.strip():
+        with board.db.session() as session:
+            principal = auth.bearer_principal(session, board.config, token.strip(), board.now())
+    if principal is not None:
+        request.state.principal = principal
+        return principal
+    wait = board.blocked(request)
+    if wait is not None:
+        raise ApiError(429, "too many failed attempts; try later", {"Retry-After": str(wait)})
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "a bearer token is required (Authorization: Bearer TOKEN)", _CHALLENGE)
-    with board.db.session() as session:
-        principal = auth.bearer_principal(session, board.config, token.strip(), board.now())
-    if principal is None:
-        board.limiter.fail(address)
-        raise ApiError(401, "the bearer token is not valid", _CHALLENGE)
-    request.state.principal = principal
-    return principal
+    board.failed(request)
+    raise ApiError(401, "the bearer token is not valid", _CHALLENGE)
 
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tocsin"'}

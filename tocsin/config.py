@@ -301,6 +301,7 @@ class BoardConfig(Section):
     # Reverse proxies whose X-Forwarded-For names the client (for the rate limit).
     trusted_proxies: list[str] = Field(default_factory=list)
     page_size: int = Field(default=50, ge=5, le=1000)
+    workers: int = Field(default=2, ge=1, le=64)  # processes serving the board
 
 
 class Config(Section):

@@ -74,3 +74,15 @@ class Submission(Base):
     campaign: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     lines: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BoardFailure(Base):
+    """A failed log-in, a wrong bearer token or a portal miss, by client address: the
+    rate limit counts these, in the store so that every board worker sees them."""
+
+    __tablename__ = "board_failures"
+    __table_args__ = (Index("ix_board_failures_address", "address", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

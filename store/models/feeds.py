@@ -33,7 +33,7 @@ class FeedSubmission(Base):
     __tablename__ = "feed_submissions"
     __table_args__ = (
         Index("ix_feed_submissions_url_id", "url_id"),
-        Index("ix_feed_submissions_run_id", "run_id"),  # a submission's URLs
+        Index("ix_feed_submissions_run_line", "run_id", "line_no"),  # a submission, by line
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -7,4 +7,3 @@ import click
 from tocsin.app import App
 
 pass_app = click.make_pass_decorator(App)
-

@@ -1,4 +1,5 @@
 """The board: analysts' log-ins and sessions, API tokens, submissions, TLP labels,
+the failures its rate limit counts,
 and the indexes the board's lists need at a million URLs.
 
 Revision ID: 0003
@@ -49,6 +50,17 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_board_sessions_user_id"), ["user_id"])
 
     op.create_table(
+        "board_failures",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("address", sa.String(length=64), nullable=False),
+        sa.Column("at", store.types.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_board_failures")),
+    )
+    with op.batch_alter_table("board_failures", schema=None) as batch_op:
+        batch_op.create_index("ix_board_failures_address", ["address", "at"])
+        batch_op.create_index(batch_op.f("ix_board_failures_at"), ["at"])
+
+    op.create_table(
         "api_tokens",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=64), nullable=False),
@@ -91,12 +103,12 @@ def upgrade() -> None:
     with op.batch_alter_table("urls", schema=None) as batch_op:
         batch_op.create_index("ix_urls_verdict_id", ["verdict", "id"])
     with op.batch_alter_table("feed_submissions", schema=None) as batch_op:
-        batch_op.create_index("ix_feed_submissions_run_id", ["run_id"])
+        batch_op.create_index("ix_feed_submissions_run_line", ["run_id", "line_no"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("feed_submissions", schema=None) as batch_op:
-        batch_op.drop_index("ix_feed_submissions_run_id")
+        batch_op.drop_index("ix_feed_submissions_run_line")
     with op.batch_alter_table("urls", schema=None) as batch_op:
         batch_op.drop_index("ix_urls_verdict_id")
     with op.batch_alter_table("incidents", schema=None) as batch_op:
@@ -105,5 +117,6 @@ def downgrade() -> None:
         batch_op.drop_column("tlp")
     op.drop_table("submissions")
     op.drop_table("api_tokens")
+    op.drop_table("board_failures")
     op.drop_table("board_sessions")
     op.drop_table("board_users")
