@@ -355,6 +355,7 @@ def campaign(request: Request, caller: Caller, campaign_id: int) -> dict[str, An
             "overall": [_step(s) for s in curves.overall],
             "by_level": {str(k): [_step(s) for s in v] for k, v in curves.by_level.items()},
         },
+        "networks_total": len(networks),
         "networks": [
             {
                 "asn": n.asn,
@@ -367,7 +368,7 @@ def campaign(request: Request, caller: Caller, campaign_id: int) -> dict[str, An
                 "bounce_rate": n.bounce_rate,
                 "reply_rate": n.reply_rate,
             }
-            for n in networks
+            for n in networks[:100]
         ],
     }
 

@@ -257,7 +257,12 @@ def list_incidents(
     if shareable_only:
         conditions.append(tlp.effective_sql(default_tlp).in_(tlp.SHAREABLE))
     base = _incidents_query().where(*conditions)
-    total = session.scalar(base.add_columns(func.count())) or 0
+    counted = select(func.count()).select_from(Incident)
+    if asn is not None:
+        counted = counted.join(Site, Site.id == Incident.site_id)
+    if shareable_only:
+        counted = counted.join(Campaign, Campaign.id == Incident.campaign_id)
+    total = session.scalar(counted.where(*conditions)) or 0
     column = INCIDENT_SORTS.get(sort, Incident.first_seen)
     order = column.desc() if descending else column.asc()
     page = base.order_by(order, Incident.id.desc() if descending else Incident.id).offset(

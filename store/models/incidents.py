@@ -52,6 +52,8 @@ class Incident(Base):
     __table_args__ = (
         UniqueConstraint("site_id", "campaign_id"),
         Index("ix_incidents_due", "state", "next_recheck_at"),
+        # A campaign's incidents, newest first (the board's campaign page).
+        Index("ix_incidents_campaign_seen", "campaign_id", "first_seen", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

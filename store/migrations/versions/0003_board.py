@@ -100,6 +100,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("tlp", sa.String(length=16), nullable=True))
     with op.batch_alter_table("incidents", schema=None) as batch_op:
         batch_op.add_column(sa.Column("tlp", sa.String(length=16), nullable=True))
+        batch_op.create_index(
+            "ix_incidents_campaign_seen", ["campaign_id", "first_seen", "id"], unique=False
+        )
     with op.batch_alter_table("urls", schema=None) as batch_op:
         batch_op.create_index("ix_urls_verdict_id", ["verdict", "id"])
     with op.batch_alter_table("feed_submissions", schema=None) as batch_op:
@@ -112,6 +115,7 @@ def downgrade() -> None:
     with op.batch_alter_table("urls", schema=None) as batch_op:
         batch_op.drop_index("ix_urls_verdict_id")
     with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.drop_index("ix_incidents_campaign_seen")
         batch_op.drop_column("tlp")
     with op.batch_alter_table("campaigns", schema=None) as batch_op:
         batch_op.drop_column("tlp")
