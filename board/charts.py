@@ -8,7 +8,6 @@ Every text in it (series names come from campaign and AS names) is escaped.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,8 @@ LEGEND_WIDTH = 140  # beside the plot, so it never covers a bar or a curve
 
 @dataclass(frozen=True)
 class Series:
+    """One line of (x, y) points (sorted by x; ties keep their order), with tick marks."""
+
     name: str
     points: list[tuple[float, float]]
     censored: list[tuple[float, float]] = field(default_factory=list)
@@ -41,6 +42,8 @@ def km_series(name: str, steps: list[Step]) -> Series:
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     """Round tick values (1, 2 or 5 times a power of ten) covering lo..hi."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"ticks need finite bounds, not {lo}..{hi}")  # else: endless loop
     if hi <= lo:
         hi = lo + 1
     raw = (hi - lo) / max(1, count)
@@ -172,7 +175,7 @@ def step_chart(
     """Step lines (the value holds until the next point), as a survival curve is drawn;
     censored points get a short vertical tick."""
     drawn = [s for s in series if s.points]
-    x_top = max((p[0] for s in drawn for p in s.points), default=0.0)
+    x_top = max((p[0] for s in drawn for p in [*s.points, *s.censored]), default=0.0)
     x_ticks_values = nice_ticks(0, max(x_top, 1.0))
     legend = len(series) > 1 if legend is None else legend
     frame = _Frame(width, height, x_ticks_values[-1], y_max, legend=legend)
@@ -194,12 +197,23 @@ def step_chart(
         if not s.points:
             continue
         colour = PALETTE[i % len(PALETTE)]
-        points = sorted(s.points)
-        path = [f"M{_n(frame.x(points[0][0]))},{_n(frame.y(points[0][1]))}"]
-        for (_, y0), (x1, y1) in itertools.pairwise(points):
-            path.append(f"H{_n(frame.x(x1))}")
-            if y1 != y0:
-                path.append(f"V{_n(frame.y(y1))}")
+        # By time only, and stable: a Kaplan–Meier curve has two points at t=0 when
+        # sites were cleaned on day 0 (1.0, then the drop), and they must stay in order.
+        points = sorted(s.points, key=lambda p: p[0])
+        # Drawn at the resolution of the picture: steps that land on the same tenth of a
+        # pixel are one (a campaign of 5,000 sites must not become a 200 kB path).
+        x, y = _n(frame.x(points[0][0])), _n(frame.y(points[0][1]))
+        path = [f"M{x},{y}"]
+        for x1, y1 in points[1:]:
+            nx, ny = _n(frame.x(x1)), _n(frame.y(y1))
+            if nx != x:
+                path.append(f"H{nx}")
+                x = nx
+            if ny != y:
+                if path[-1].startswith("V"):
+                    path.pop()
+                path.append(f"V{ny}")
+                y = ny
         tip = f"{s.name}: {y_format(points[-1][1])} at {_n(points[-1][0])}"
         parts.append(
             f'<path class="series series-{i}" d="{"".join(path)}" fill="none" '
@@ -208,8 +222,10 @@ def step_chart(
         )
         if s.censored:
             parts.append(f'<g class="censor" stroke="{colour}" stroke-width="1.5">')
-            for x, y in s.censored:
-                px, py = _n(frame.x(x)), frame.y(y)
+            marks = dict.fromkeys(
+                (round(frame.x(cx)), round(frame.y(cy), 1)) for cx, cy in s.censored
+            )
+            for px, py in marks:  # one mark per pixel column and height
                 parts.append(f'<line x1="{px}" y1="{_n(py - 4)}" x2="{px}" y2="{_n(py + 4)}"/>')
             parts.append("</g>")
     if legend:
@@ -230,12 +246,16 @@ def bar_chart(
     chart_id: str = "chart",
 ) -> Markup:
     """Stacked bars, one per category (a day), at most ~8 category labels shown."""
+    for name, values in stacks:
+        if len(values) != len(categories):
+            raise ValueError(f"{name!r}: {len(values)} values for {len(categories)} categories")
     totals = [sum(values[i] for _, values in stacks) for i in range(len(categories))]
     y_ticks_values = nice_ticks(0, max(totals, default=0) or 1, 4)
     frame = _Frame(width, height, 1.0, y_ticks_values[-1], legend=len(stacks) > 1)
     parts = _open(width, height, title, chart_id)
     n = len(categories)
-    every = max(1, math.ceil(n / 8))
+    # A date label is ~60px wide at font-size 11: no more labels than fit, and at most 8.
+    every = max(1, math.ceil(n / max(1, min(8, int((frame.right - frame.left) // 70)))))
     slot = (frame.right - frame.left) / max(n, 1)
     x_ticks = [((i + 0.5) / max(n, 1), categories[i]) for i in range(0, n, every)]
     _axes(

@@ -5,9 +5,11 @@ at its age: it counts as "at risk" up to then and not after. That is what keeps 
 young campaign (most sites still open, but only for days) from looking worse than an
 old one, which a plain "share resolved" would do.
 
-Conventions: an event at day 0 lowers the curve at 0 (the first step starts at 1.0
-and is followed by the drop); censorings at the same time as events leave the risk set
-just after those events, the usual product-limit rule.
+Conventions: the curve always starts with Step(0, 1.0, n, 0, 0). Sites cleaned (or
+censored) on day 0 get a second step at t=0 carrying the drop, so the curve is lowered
+at 0 and a plot draws a vertical line there; survival_at(steps, 0) is the value after
+it. Censorings at the same time as events leave the risk set just after those events,
+the usual product-limit rule. Negative days (clock skew) count as 0.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def kaplan_meier(observations: Iterable[tuple[float, bool]]) -> list[Step]:
 
 
 def survival_at(steps: list[Step], t: float) -> float:
-    """The curve's value at ``t`` (1.0 before the first step)."""
+    """The curve's value at ``t`` (1.0 before the first step; right-continuous)."""
     value = 1.0
     for step in steps:
         if step.t > t:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from board.charts import Series, bar_chart, km_series, nice_ticks, step_chart
-from board.survival import kaplan_meier, median_time, survival_at
+from board.survival import Step, kaplan_meier, median_time, survival_at
 
 SVG = "{http://www.w3.org/2000/svg}"
 # Freireich et al. (1963), the 6-MP arm: weeks in remission, + = censored.
@@ -41,13 +44,35 @@ def test_edge_cases() -> None:
     all_at_once = kaplan_meier([(2, True)] * 4)
     assert all_at_once[-1].survival == 0 and median_time(all_at_once) == 2
     at_zero = kaplan_meier([(0, True), (-1, True), (4, False), (4, True)])
-    assert at_zero[1].t == 0 and at_zero[1].survival == 0.5  # negative days count as 0
+    assert at_zero[0] == Step(0.0, 1.0, 4, 0, 0)  # always starts at 1.0 ...
+    assert at_zero[1] == Step(0.0, 0.5, 4, 2, 0)  # ... then the day-0 drop (-1 counts as 0)
+    assert survival_at(at_zero, 0) == 0.5 and survival_at(at_zero, -1) == 1.0
+    # The tie at 4: the event sees both sites at risk, the censoring leaves after it.
+    assert at_zero[2] == Step(4.0, 0.25, 2, 1, 1)
 
 
 def test_nice_ticks() -> None:
     assert nice_ticks(0, 37) == [0, 10, 20, 30, 40]
     assert nice_ticks(0, 1, 4) == [0, 0.5, 1.0]
     assert nice_ticks(0, 0) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert nice_ticks(0, 1234) == [0, 500, 1000, 1500]
+    assert nice_ticks(3, 17) == [0, 5, 10, 15, 20]
+    with pytest.raises(ValueError, match="finite"):
+        nice_ticks(0, math.inf)
+
+
+def vertices(d: str) -> list[tuple[float, float]]:
+    """The corners of an M/H/V path, in pixels."""
+    corners: list[tuple[float, float]] = []
+    for command, args in re.findall(r"([MHV])([-\d.,]+)", d):
+        if command == "M":
+            x, y = map(float, args.split(","))
+        elif command == "H":
+            x, y = float(args), corners[-1][1]
+        else:
+            x, y = corners[-1][0], float(args)
+        corners.append((x, y))
+    return corners
 
 
 def parsed(svg) -> ET.Element:
@@ -79,14 +104,49 @@ def test_a_km_step_chart_is_drawn_and_safe() -> None:
     assert root.attrib["aria-labelledby"] == "km-title"
     paths = root.findall(f".//{SVG}path[@data-points]")
     assert [int(p.attrib["data-points"]) for p in paths] == [len(steps), 3]
-    d = paths[0].attrib["d"]
-    ys = [float(part) for part in d.split("V")[1:] for part in [part.split("H")[0]]]
-    assert ys == sorted(ys) and len(ys) == 7  # seven drops, each lower on the page
+    corners = vertices(paths[0].attrib["d"])
+    assert corners == sorted(corners)  # rightwards and down the page only: never up
+    drops = [b for a, b in itertools.pairwise(corners) if b[1] != a[1]]
+    assert len(drops) == 7  # one per event time
     censor_marks = root.findall(f".//{SVG}g[@class='censor']/{SVG}line")
     assert len(censor_marks) == len(set(CENSORED)) + 1  # one per censoring time, both series
     texts = "".join(root.itertext())
     assert HOSTILE in texts  # the name came through as text, escaped in the markup
     assert "<script>" not in str(svg)
+
+
+def test_a_drop_on_day_zero_is_drawn_at_zero() -> None:
+    svg = step_chart(
+        [km_series("fast", kaplan_meier([(0, True), (4, True), (6, False)]))],
+        title="t",
+        x_label="days",
+        y_label="share",
+    )
+    root = parsed(svg)
+    assert root.find(f".//{SVG}g[@class='legend']") is None  # one series: no legend
+    corners = vertices(root.find(f".//{SVG}path[@data-points]").attrib["d"])
+    (x0, top), (x1, after) = corners[0], next(c for c in corners if c[1] != corners[0][1])
+    assert x0 == x1 and after > top  # starts at 100% and falls at once, at x=0
+    assert corners == sorted(corners)
+    ticks = [t.text for t in root.iter(f"{SVG}text") if t.text and t.text.endswith("%")]
+    assert ticks[0] == "0%" and ticks[-1] == "100%"
+
+
+def test_counts_are_not_percentages() -> None:
+    svg = step_chart(
+        [Series("open", [(0, 3), (2, 7)]), Series("closed", [(1, 1)])],
+        title="t",
+        x_label="days",
+        y_label="sites",
+        y_max=8,
+    )
+    root = parsed(svg)
+    labels = {t.text for t in root.iter(f"{SVG}text")}
+    assert {"0", "2", "4", "6", "8"} <= labels and not any("%" in (t or "") for t in labels)
+    legend = root.find(f".//{SVG}g[@class='legend']")
+    assert [t.text for t in legend.iter(f"{SVG}text")] == ["open", "closed"]
+    colours = [p.attrib["stroke"] for p in root.iter(f"{SVG}path")]
+    assert len(set(colours)) == 2
 
 
 def test_empty_charts_say_so() -> None:
@@ -95,7 +155,13 @@ def test_empty_charts_say_so() -> None:
         bar_chart([], [], title="t", x_label="x", y_label="y"),
     ):
         root = parsed(svg)
-        assert "no data yet" in "".join(root.itertext())
+        assert root.attrib["width"] == "640"
+        empty = root.find(f".//{SVG}text[@class='empty']")
+        assert empty is not None and empty.text == "no data yet"
+        assert root.find(f".//{SVG}g[@class='axis']") is not None
+        assert (
+            root.find(f".//{SVG}path") is None and root.find(f".//{SVG}rect[@data-value]") is None
+        )
 
 
 def test_bar_chart_stacks_with_tooltips() -> None:
@@ -115,3 +181,21 @@ def test_bar_chart_stacks_with_tooltips() -> None:
     assert sorted(b.attrib["data-value"] for b in last) == ["1", "3"]
     labels = [t.text for t in root.iter(f"{SVG}text") if t.text and t.text.startswith("2026")]
     assert 2 <= len(labels) <= 8
+
+
+def test_bar_chart_escapes_and_checks_lengths() -> None:
+    svg = bar_chart(
+        [HOSTILE],
+        [(HOSTILE, [2]), ("resolved", [1])],
+        title=HOSTILE,
+        x_label="day",
+        y_label="incidents",
+        chart_id="tl",
+    )
+    root = parsed(svg)
+    assert root.attrib["aria-labelledby"] == "tl-title"
+    assert root.find(f"{SVG}title").attrib["id"] == "tl-title"
+    tips = [b.find(f"{SVG}title").text for b in root.iter(f"{SVG}rect") if "data-value" in b.attrib]
+    assert tips == [f"{HOSTILE} · {HOSTILE}: 2", f"{HOSTILE} · resolved: 1"]
+    with pytest.raises(ValueError, match="2 values for 1 categories"):
+        bar_chart(["d"], [("x", [1, 2])], title="t", x_label="x", y_label="y")
