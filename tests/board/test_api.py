@@ -149,6 +149,20 @@ def test_a_submission_is_accounted_like_ingest_and_is_its_submitters(seeded, tok
             "webmaster@shop-a.example",
         }
         assert all(n["sent"] for n in known["notified"])
+        # Long submissions come in pages.
+        first = http.get(f"/api/v1/submissions/{sid}?limit=1", headers=auth(tokens["rita"]))
+        page1 = first.json()
+        assert [u["url"] for u in page1["urls"]] == ["http://new-one.example/login.php"]
+        assert page1["next"] and len(page1["rejected"]) == 4
+        rest = http.get(
+            f"/api/v1/submissions/{sid}?limit=10&cursor={page1['next']}",
+            headers=auth(tokens["rita"]),
+        ).json()
+        assert [u["url"] for u in rest["urls"]] == [
+            "http://new-one.example/login.php",  # line 2, the duplicate
+            "http://shop-a.example/checkout/",
+        ]
+        assert rest["next"] is None
         # Someone else's submission is not there for another researcher; an analyst sees it.
         other = http.get(f"/api/v1/submissions/{sid}", headers=auth(tokens["rex"]))
         assert other.status_code == 404

@@ -8,6 +8,7 @@ from notify_helpers import DAY, T0, ScriptedCrawler, Seed, at, outbox_messages, 
 from sqlalchemy import select
 
 from notifier.service import notify, recheck
+from store.incidents import request_recheck
 from store.models import Contact, Event, Incident, Notice, Site, Url
 from tocsin.app import App
 
@@ -205,3 +206,29 @@ def test_a_recompromised_site_is_a_new_episode_and_notified_afresh(
         assert inc.level == 1 and inc.first_notified == T0 + 10 * DAY
         events = [e.kind for e in s.scalars(select(Event).where(Event.incident_id == incident))]
     assert "incident.reopened" in events
+
+
+def test_rechecks_asked_for_come_first_even_before_the_schedule(
+    app: App, seed: Seed, crawler: ScriptedCrawler
+) -> None:
+    """The board's and the portal's "re-check now" are taken by the next recheck before
+    anything else (also within --limit), notified or not; the claim alone resolves nothing."""
+    c = _ladder(seed)
+    first = _incident(seed, c, host="one.example.com")
+    second = _incident(seed, c, host="two.example.com")
+    notify(app, checker=crawler)
+    unnotified = seed.incident("three.example.com", ladder=[])
+    day2 = at(app, T0 + 2 * DAY)  # both notified incidents are due for their schedule
+    with day2.db.claim() as s:
+        assert request_recheck(s, s.get(Incident, second), day2.clock.now(), actor="portal:1")
+        assert not request_recheck(s, s.get(Incident, second), day2.clock.now(), actor="x")
+        assert request_recheck(s, s.get(Incident, unnotified), day2.clock.now(), actor="board:a")
+    assert seed.get(second).state == "open"  # asking is not fixing
+    crawler.states["two.example.com"] = "clean"
+    crawler.states["three.example.com"] = "clean"
+
+    report = recheck(day2, checker=crawler, limit=2)
+    assert report.checked == 2 and report.resolved == 2
+    assert seed.get(second).state == "resolved" and seed.get(unnotified).state == "resolved"
+    assert seed.get(first).state == "open" and seed.get(second).recheck_requested_at is None
+    assert recheck(day2, checker=crawler).checked == 1  # then the schedule's
