@@ -60,3 +60,12 @@ def test_session_cookie_is_secure_when_the_board_is_served_over_https(tmp_path: 
     )
     assert "Secure" in cookie and "HttpOnly" in cookie
     db.dispose()
+
+
+def test_board_takes_its_config_after_the_command_too(sqlite_cli, tmp_path: Path) -> None:
+    missing = sqlite_cli("board", "--config", str(tmp_path / "nowhere.toml"), timeout=60)
+    assert missing.returncode == 2
+    assert (
+        missing.stderr.strip()
+        == f"tocsin: config error: --config: no such file: {tmp_path / 'nowhere.toml'}"
+    )

@@ -24,6 +24,19 @@ def test_demo_runs_stages_and_says_where_to_look(sqlite_cli, tmp_path: Path) -> 
     urls = (folder / "feed.txt").read_text().splitlines()
     assert len(urls) > 30 and all(u.startswith("http") for u in urls)
     assert (folder / "tocsin.db").exists()
+    # It ends with the board: how to serve it, where, and a log-in that works.
+    board = result.stdout.split("The board")[1]
+    assert f"tocsin board --config {folder / 'tocsin.toml'}" in board
+    assert "http://127.0.0.1:8080/" in board
+    name, password = board.split("log in")[1].split()[0::2][:2]
+    from board import auth
+    from store.db import Database
+    from tocsin.clock import utcnow
+
+    db = Database(cfg.database.url)
+    with db.session() as s:
+        assert auth.login(s, name, password, utcnow(), cfg.board.session_ttl) is not None
+    db.dispose()
 
 
 def test_demo_rejects_unknown_stage(tmp_path: Path) -> None:
