@@ -11,6 +11,7 @@ any other, and counts towards the client address's failure limit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from fastapi import APIRouter, Request
@@ -115,27 +116,39 @@ async def portal_recheck(request: Request, token: str) -> Response:
     return await run_in_threadpool(_recheck, board, request, token, form)
 
 
-def _recheck(board: Board, request: Request, token: str, form: dict | None) -> Response:
-    outcome = "missing"
+def _with_contact(
+    board: Board,
+    request: Request,
+    token: str,
+    form: dict | None,
+    action: Callable[[Session, Contact, dict], str | None],
+) -> Response:
+    """Run a portal form's ``action`` for the token's contact in one write transaction.
+    ``action`` returns what to tell the recipient, or None for "not yours" (404)."""
+    outcome = None
     with board.db.claim() as session:
         contact = _contact(board, session, token, board.now())
-        if contact is not None and form is None:
-            outcome = "expired"
-        elif contact is not None:
-            ticket = str(form.get("incident") or "")
-            incident = queries.find_incident(session, ticket) if ticket.startswith("TCS-") else None
-            told = incident is not None and session.scalar(
-                select(NoticeItem.id).where(
-                    NoticeItem.incident_id == incident.id, NoticeItem.contact_id == contact.id
-                )
-            )
-            if told:
-                queued = request_recheck(
-                    session, incident, board.now(), actor=f"portal:{contact.id}"
-                )
-                outcome = "recheck" if queued else "recheck-pending"
+        if contact is not None:
+            outcome = "expired" if form is None else action(session, contact, form)
     # Counting a failure writes: only once the claim above has let go of the store.
-    return _missing(board, request) if outcome == "missing" else _back(token, outcome)
+    return _missing(board, request) if outcome is None else _back(token, outcome)
+
+
+def _recheck(board: Board, request: Request, token: str, form: dict | None) -> Response:
+    def queue(session: Session, contact: Contact, form: dict) -> str | None:
+        ticket = str(form.get("incident") or "")
+        incident = queries.find_incident(session, ticket) if ticket.startswith("TCS-") else None
+        told = incident is not None and session.scalar(
+            select(NoticeItem.id).where(
+                NoticeItem.incident_id == incident.id, NoticeItem.contact_id == contact.id
+            )
+        )
+        if not told:
+            return None
+        queued = request_recheck(session, incident, board.now(), actor=f"portal:{contact.id}")
+        return "recheck" if queued else "recheck-pending"
+
+    return _with_contact(board, request, token, form, queue)
 
 
 @router.post("/portal/{token}/preferences", response_model=None)
@@ -146,26 +159,22 @@ async def portal_preferences(request: Request, token: str) -> Response:
 
 
 def _preferences(board: Board, request: Request, token: str, form: dict | None) -> Response:
-    outcome = "missing"
-    with board.db.claim() as session:
-        contact = _contact(board, session, token, board.now())
-        if contact is not None and form is None:
-            outcome = "expired"
-        elif contact is not None:
-            language = str(form.get("language") or "")
-            if language in languages():
-                contact.language = language
-                contact.languages = [language]
-                # Every rung of this contact follows the choice: follow-ups come in it too.
-                session.execute(
-                    update(Recipient)
-                    .where(Recipient.contact_id == contact.id)
-                    .values(language=language)
-                )
-            chosen = form.get("optout") or []
-            contact.optout_types = sorted({t for t in chosen if t in NOTICE_TYPES})
-            outcome = "saved"
-    return _missing(board, request) if outcome == "missing" else _back(token, outcome)
+    def save(session: Session, contact: Contact, form: dict) -> str:
+        language = str(form.get("language") or "")
+        if language in languages():
+            contact.language = language
+            contact.languages = [language]
+            # Every rung of this contact follows the choice: follow-ups come in it too.
+            session.execute(
+                update(Recipient)
+                .where(Recipient.contact_id == contact.id)
+                .values(language=language)
+            )
+        chosen = form.get("optout") or []
+        contact.optout_types = sorted({t for t in chosen if t in NOTICE_TYPES})
+        return "saved"
+
+    return _with_contact(board, request, token, form, save)
 
 
 def _back(token: str, done: str) -> RedirectResponse:

@@ -49,6 +49,7 @@ from store.queries import (
     campaign_stats,
     days_to_resolve,
     effective_tlp,
+    in_campaign,
     iso,
     records_for,
 )
@@ -863,13 +864,7 @@ def list_urls(
     if verdict:
         query = query.where(Url.verdict == verdict)
     if campaign:
-        linked = (
-            select(IncidentUrl.url_id)
-            .join(Incident, Incident.id == IncidentUrl.incident_id)
-            .join(Campaign, Campaign.id == Incident.campaign_id)
-            .where(Campaign.name == campaign)
-        )
-        query = query.where(or_(Url.id.in_(linked), Url.campaign_hint == campaign))
+        query = query.where(in_campaign(campaign))
     if asn is not None:
         query = query.where(Url.site_id.in_(select(Site.id).where(Site.asn == asn)))
     if submission:

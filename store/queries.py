@@ -147,6 +147,18 @@ def effective_tlp(
     return (incident and incident.tlp) or (campaign and campaign.tlp) or default
 
 
+def in_campaign(name: str) -> Any:
+    """A URL belongs to the campaign ``name``: one of its incidents has it, or it was
+    ingested with ``--campaign name``."""
+    linked = (
+        select(IncidentUrl.url_id)
+        .join(Incident, Incident.id == IncidentUrl.incident_id)
+        .join(Campaign, Campaign.id == Incident.campaign_id)
+        .where(Campaign.name == name)
+    )
+    return or_(Url.id.in_(linked), Url.campaign_hint == name)
+
+
 def export_records(
     session: Session, campaign: str | None = None, chunk: int = 1000, default_tlp: str = "amber"
 ) -> Iterator[dict[str, Any]]:
@@ -156,13 +168,7 @@ def export_records(
     """
     query = select(*URL_COLUMNS).order_by(Url.id)
     if campaign is not None:
-        in_campaign = (
-            select(IncidentUrl.url_id)
-            .join(Incident, Incident.id == IncidentUrl.incident_id)
-            .join(Campaign, Campaign.id == Incident.campaign_id)
-            .where(Campaign.name == campaign)
-        )
-        query = query.where(or_(Url.id.in_(in_campaign), Url.campaign_hint == campaign))
+        query = query.where(in_campaign(campaign))
 
     last_id = 0
     while True:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,24 +45,34 @@ def _pg_available() -> str | None:
         return str(exc).splitlines()[0]
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A PostgreSQL URL whose search_path is a schema private to this test process."""
+@contextmanager
+def private_pg_store(prefix: str) -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a schema of its own, migrated; dropped after.
+    Without PostgreSQL: skipped, or failed in CI."""
     problem = _pg_available()
     if problem:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required in CI and is not reachable: {problem}")
         pytest.skip(f"PostgreSQL not reachable: {problem}")
-    schema = f"tocsin_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    schema = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = create_engine(PG_BASE)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     url = f"{PG_BASE}?options=-csearch_path%3D{schema}"
     migrate.upgrade(Database(url))
-    yield url
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a schema private to this test process."""
+    with private_pg_store("tocsin_test") as url:
+        yield url
 
 
 def truncate_all(db: Database) -> None:
@@ -96,21 +107,8 @@ def module_db_url(
         migrate.upgrade(Database(url))
         yield url
         return
-    problem = _pg_available()
-    if problem:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required in CI and is not reachable: {problem}")
-        pytest.skip(f"PostgreSQL not reachable: {problem}")
-    schema = f"tocsin_module_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(PG_BASE)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{PG_BASE}?options=-csearch_path%3D{schema}"
-    migrate.upgrade(Database(url))
-    yield url
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with private_pg_store("tocsin_module") as url:
+        yield url
 
 
 @pytest.fixture

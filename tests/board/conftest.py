@@ -12,21 +12,13 @@ from typing import Any
 import pytest
 from board_support import BoardProcess, SeededStore, seed_store
 
+from crawler.settings import CHROMIUM_FLAGS
 from store.db import Database
 from tocsin.sandbox.core import to_toml
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 SECRET = "board-tests-secret-0123456789"
 
 
@@ -64,7 +56,7 @@ def chromium() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
 
