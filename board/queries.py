@@ -49,7 +49,6 @@ from store.queries import (
     campaign_stats,
     days_to_resolve,
     effective_tlp,
-    in_campaign,
     iso,
     records_for,
 )
@@ -825,26 +824,53 @@ def search(
 # --------------------------------------------------------------------------- URLs and submissions
 
 
-RESEARCHER_WINDOW = 50_000  # URL ids one researcher page looks through at most
+RESEARCHER_WINDOW = 10_000  # URL ids one researcher page looks through at most
 
 
-def _visible_url(name: str, default_tlp: str) -> Any:
-    """A researcher may see this URL: one of their own submissions named it, or it is on
-    a shareable incident. Correlated, so a page is found by walking URL ids in order."""
-    own = (
-        exists()
-        .where(FeedSubmission.url_id == Url.id)
-        .where(Submission.run_id == FeedSubmission.run_id)
-        .where(Submission.submitter == name)
+def _visible_ids(session: Session, name: str, default_tlp: str, low: int, high: int) -> list[int]:
+    """URL ids in (low, high] a researcher may see: their own submissions' and those on a
+    shareable incident. Each read is one index range over the window; the labels are
+    looked up by key, in steps: joined in one statement, PostgreSQL's planner hashed all
+    100,000 incidents to keep the thousand the window names (50 to 75 ms a page)."""
+    own = session.scalars(
+        select(FeedSubmission.url_id)
+        .join(Submission, Submission.run_id == FeedSubmission.run_id)
+        .where(
+            Submission.submitter == name,
+            FeedSubmission.url_id > low,
+            FeedSubmission.url_id <= high,
+        )
+    )
+    linked = session.execute(
+        select(IncidentUrl.url_id, IncidentUrl.incident_id).where(
+            IncidentUrl.url_id > low, IncidentUrl.url_id <= high
+        )
+    ).all()
+    incidents = dict(
+        session.execute(
+            select(Incident.id, func.coalesce(Incident.tlp, Campaign.tlp))
+            .join(Campaign, Campaign.id == Incident.campaign_id)
+            .where(Incident.id.in_({incident_id for _, incident_id in linked}))
+        ).all()
     )
     shared = (
-        exists()
-        .where(IncidentUrl.url_id == Url.id)
-        .where(Incident.id == IncidentUrl.incident_id)
-        .where(Campaign.id == Incident.campaign_id)
-        .where(tlp.effective_sql(default_tlp).in_(tlp.SHAREABLE))
+        url_id
+        for url_id, incident_id in linked
+        if tlp.shareable(incidents.get(incident_id) or default_tlp)
     )
-    return or_(own, shared)
+    return sorted({*own, *shared})
+
+
+def _campaign_ids(name: str, low: int) -> Any:
+    """URL ids after ``low`` in the campaign ``name`` (its incidents', or ingested for it)."""
+    linked = (
+        select(IncidentUrl.url_id.label("url_id"))
+        .join(Incident, Incident.id == IncidentUrl.incident_id)
+        .join(Campaign, Campaign.id == Incident.campaign_id)
+        .where(Campaign.name == name, IncidentUrl.url_id > low)
+    )
+    hinted = select(Url.id.label("url_id")).where(Url.campaign_hint == name, Url.id > low)
+    return linked.union(hinted)
 
 
 def list_urls(
@@ -859,35 +885,53 @@ def list_urls(
     limit: int = 100,
     researcher: str | None = None,
 ) -> tuple[list[dict[str, Any]], int | None]:
-    """A page of export records by URL id after ``after``; and the next cursor."""
+    """A page of export records by URL id after ``after``; and the next cursor.
+
+    A selective filter (a campaign, a submission, what a researcher may see) gives the
+    candidate ids, joined to the URLs, so no filter walks the million URLs in id order.
+    """
     query = select(*URL_COLUMNS).where(Url.id > after)
+    sources = []
+    if campaign:
+        sources.append(_campaign_ids(campaign, after))
+    if submission:
+        sources.append(
+            select(FeedSubmission.url_id.label("url_id"))
+            .join(Submission, Submission.run_id == FeedSubmission.run_id)
+            .where(Submission.public_id == submission, FeedSubmission.url_id > after)
+        )
+    window = after + RESEARCHER_WINDOW
+    for source in sources:
+        ids = source.subquery()
+        query = query.where(Url.id.in_(select(ids.c.url_id)))
     if verdict:
         query = query.where(Url.verdict == verdict)
-    if campaign:
-        query = query.where(in_campaign(campaign))
     if asn is not None:
         query = query.where(Url.site_id.in_(select(Site.id).where(Site.asn == asn)))
-    if submission:
-        run = select(Submission.run_id).where(Submission.public_id == submission)
-        query = query.where(
-            Url.id.in_(select(FeedSubmission.url_id).where(FeedSubmission.run_id.in_(run)))
-        )
-    if researcher is not None:
-        # Bounded work per page whatever the researcher may see: at most a window of URL
-        # ids is looked through, and a page can end short with a cursor past the window.
-        query = query.where(
-            Url.id <= after + RESEARCHER_WINDOW, _visible_url(researcher, default_tlp)
-        )
     limit = min(max(1, limit), MAX_LIST)
-    urls = session.execute(query.order_by(Url.id).limit(limit + 1)).all()
+    if researcher is None:
+        urls = session.execute(query.order_by(Url.id).limit(limit + 1)).all()
+    else:
+        # Bounded work per page whatever the researcher may see: a window of URL ids is
+        # looked through (in slices, so no statement carries thousands of ids), and a
+        # page can end short with a cursor past the window.
+        visible = _visible_ids(session, researcher, default_tlp, after, window)
+        urls = []
+        for start in range(0, len(visible), 900):
+            ids = visible[start : start + 900]
+            urls += session.execute(
+                query.where(Url.id.in_(ids)).order_by(Url.id).limit(limit + 1 - len(urls))
+            ).all()
+            if len(urls) > limit:
+                break
     more = len(urls) > limit
     urls = urls[:limit]
     records = list(records_for(session, urls, default_tlp))
     if more:
         return records, urls[-1].id
     if researcher is not None:
-        beyond = session.scalar(select(Url.id).where(Url.id > after + RESEARCHER_WINDOW).limit(1))
-        return records, (after + RESEARCHER_WINDOW if beyond is not None else None)
+        beyond = session.scalar(select(Url.id).where(Url.id > window).limit(1))
+        return records, (window if beyond is not None else None)
     return records, None
 
 

@@ -25,6 +25,7 @@ class Url(Base):
     __table_args__ = (
         Index("ix_urls_due", "verdict", "next_check_at"),
         Index("ix_urls_verdict_id", "verdict", "id"),  # the API's URL list, by verdict
+        Index("ix_urls_campaign_hint", "campaign_hint"),  # ... and by campaign
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

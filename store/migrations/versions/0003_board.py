@@ -105,6 +105,7 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("urls", schema=None) as batch_op:
         batch_op.create_index("ix_urls_verdict_id", ["verdict", "id"])
+        batch_op.create_index("ix_urls_campaign_hint", ["campaign_hint"])
     with op.batch_alter_table("feed_submissions", schema=None) as batch_op:
         batch_op.create_index("ix_feed_submissions_run_line", ["run_id", "line_no"])
 
@@ -113,6 +114,7 @@ def downgrade() -> None:
     with op.batch_alter_table("feed_submissions", schema=None) as batch_op:
         batch_op.drop_index("ix_feed_submissions_run_line")
     with op.batch_alter_table("urls", schema=None) as batch_op:
+        batch_op.drop_index("ix_urls_campaign_hint")
         batch_op.drop_index("ix_urls_verdict_id")
     with op.batch_alter_table("incidents", schema=None) as batch_op:
         batch_op.drop_index("ix_incidents_campaign_seen")
