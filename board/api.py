@@ -288,9 +288,9 @@ def submission(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """What became of each URL: verdict, family, incident, whom tocsin told and when.
-    Long submissions come in pages (`limit`, default 200): pass `next` back as `cursor`."""
+    Long submissions come in pages (`limit`, default 100): pass `next` back as `cursor`."""
     board = board_of(request)
-    size = 200 if limit is None else _limit(request, limit)
+    size = 100 if limit is None else _limit(request, limit)
     with board.db.session() as session:
         found = session.scalars(
             select(Submission).where(Submission.public_id == public_id[:32])
@@ -354,7 +354,7 @@ def campaigns(
         return _json_bytes(board.cache.get(session, ("campaigns.json", caller.is_analyst), make))
 
 
-def campaign(request: Request, caller: Caller, campaign_id: int) -> dict[str, Any]:
+def campaign(request: Request, caller: Caller, campaign_id: int) -> Response:
     """A campaign with its remediation curves and its networks."""
     board = board_of(request)
     with board.db.session() as session:
@@ -362,11 +362,19 @@ def campaign(request: Request, caller: Caller, campaign_id: int) -> dict[str, An
         if row is None or not (caller.is_analyst or tlp.shareable(row.tlp)):
             raise ApiError(404, "no such campaign")
         now = board.now()
-        detail = board.cache.get(
+        # Encoded once per store version (and hour): a large campaign's curves are
+        # thousands of steps, a megabyte of JSON.
+        body = board.cache.get(
             session,
-            ("campaign-json", campaign_id, now.replace(minute=0, second=0, microsecond=0)),
-            lambda: queries.campaign_detail(session, campaign_id, now),
+            ("campaign.json", campaign_id, now.replace(minute=0, second=0, microsecond=0)),
+            lambda: _encoded(
+                _campaign_json(row, queries.campaign_detail(session, campaign_id, now))
+            ),
         )
+    return _json_bytes(body)
+
+
+def _campaign_json(row: queries.CampaignRow, detail: queries.CampaignDetail) -> dict[str, Any]:
     curves, networks = detail.curves, detail.networks
     return {
         **row.as_json(),
