@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -139,11 +140,11 @@ def status(request: Request, caller: Caller) -> Response:
     campaigns labelled TLP:CLEAR or TLP:GREEN."""
     board = board_of(request)
 
-    def make() -> bytes:
-        summary = board.status(session)
+    def make(s: Session) -> bytes:
+        summary = board.status(s)
         if caller.is_analyst:
             return _encoded(summary)
-        visible = {r.name for r in board.campaigns(session) if tlp.shareable(r.tlp)}
+        visible = {r.name for r in board.campaigns(s) if tlp.shareable(r.tlp)}
         shown = [c for c in summary["campaigns"] if c["name"] in visible]
         return _encoded({**summary, "campaigns": shown})
 
@@ -334,8 +335,8 @@ def campaigns(
     board = board_of(request)
     needle = (q or "").lower()
 
-    def make() -> bytes:
-        rows = board.campaigns(session)
+    def make(s: Session) -> bytes:
+        rows = board.campaigns(s)
         return _encoded(
             {
                 "items": [
@@ -350,7 +351,7 @@ def campaigns(
 
     with board.db.session() as session:
         if family or needle:
-            return _json_bytes(make())
+            return _json_bytes(make(session))
         return _json_bytes(board.cache.get(session, ("campaigns.json", caller.is_analyst), make))
 
 
@@ -367,9 +368,7 @@ def campaign(request: Request, caller: Caller, campaign_id: int) -> Response:
         body = board.cache.get(
             session,
             ("campaign.json", campaign_id, now.replace(minute=0, second=0, microsecond=0)),
-            lambda: _encoded(
-                _campaign_json(row, queries.campaign_detail(session, campaign_id, now))
-            ),
+            lambda s: _encoded(_campaign_json(row, queries.campaign_detail(s, campaign_id, now))),
         )
     return _json_bytes(body)
 
@@ -542,9 +541,7 @@ def network(request: Request, caller: Caller, asn: int) -> dict[str, Any]:
     """How a network's abuse desk behaves: incidents, notices, bounces, replies."""
     board = board_of(request)
     with board.db.session() as session:
-        found = board.cache.get(
-            session, ("network", asn), lambda: queries.network_detail(session, asn)
-        )
+        found = board.cache.get(session, ("network", asn), lambda s: queries.network_detail(s, asn))
     if found is None:
         raise ApiError(404, "no site on that network")
     return found.as_json()

@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
@@ -36,7 +39,7 @@ def create_app(
     """The whole board; the outermost layer (:class:`Guard`) caps bodies and sets headers.
     ``key`` signs CSRF tokens: the same for every worker of one board."""
     board = Board(config, db, clock or Clock(), key=key or b"")
-    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, lifespan=_lifespan)
     app.state.board = board
     app.add_exception_handler(LoginRequired, login_redirect)
     app.add_exception_handler(Forbidden, forbidden_page)
@@ -50,6 +53,17 @@ def create_app(
     app.mount("/api/v1", api_app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return Guard(app, max_body=config.board.max_body, https=board.https)
+
+
+# Threads that run the handlers, per worker. They share one interpreter, so past a few
+# more only wait for its lock; the database pool is sized to match (board/server.py).
+THREADS = 8
+
+
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+    yield
 
 
 def healthz() -> dict[str, str]:

@@ -271,7 +271,7 @@ def campaign_page(
         detail, charts_ = board.cache.get(
             session,
             ("campaign", campaign_id, now.replace(minute=0, second=0, microsecond=0)),
-            lambda: _campaign_view(session, row, now),
+            lambda s: _campaign_view(s, row, now),
         )
         incidents, total = queries.list_incidents(
             session,
@@ -408,7 +408,7 @@ def network_page(
     number = _page_number(page)
     with board.db.session() as session:
         network = board.cache.get(
-            session, ("network", asn), lambda: queries.network_detail(session, asn)
+            session, ("network", asn), lambda s: queries.network_detail(s, asn)
         )
         if network is None:
             return _not_found(board, request, f"No site on AS{asn} yet.")

@@ -90,9 +90,11 @@ class CampaignRow:
         }
 
 
-def campaign_rows(session: Session, default_tlp: str) -> list[CampaignRow]:
+def campaign_rows(
+    session: Session, default_tlp: str, stats: dict[int, CampaignStats] | None = None
+) -> list[CampaignRow]:
     """Every campaign with its counters (the campaigns page and API; cached by the board)."""
-    stats = campaign_stats(session)
+    stats = campaign_stats(session) if stats is None else stats
     return [
         CampaignRow(
             c.id,
@@ -774,14 +776,16 @@ def search(
     upper = q.upper()
     if upper.startswith("TCS-"):
         result.kind = "ticket"
-        by_notice = (
-            select(NoticeItem.incident_id)
-            .join(Notice, Notice.id == NoticeItem.notice_id)
-            .where(Notice.ticket == upper)
+        # Two lookups by key, not one OR: PostgreSQL read every incident for the OR.
+        ids = set(session.scalars(select(Incident.id).where(Incident.public_id == upper)))
+        ids.update(
+            session.scalars(
+                select(NoticeItem.incident_id)
+                .join(Notice, Notice.id == NoticeItem.notice_id)
+                .where(Notice.ticket == upper)
+            )
         )
-        result.incidents = _incidents_where(
-            session, or_(Incident.public_id == upper, Incident.id.in_(by_notice)), default_tlp
-        )
+        result.incidents = _incidents_where(session, Incident.id.in_(ids), default_tlp)
         return result
     if upper.removeprefix("AS").isdigit() and len(upper) < 14:
         result.kind = "asn"
@@ -861,16 +865,36 @@ def _visible_ids(session: Session, name: str, default_tlp: str, low: int, high: 
     return sorted({*own, *shared})
 
 
-def _campaign_ids(name: str, low: int) -> Any:
-    """URL ids after ``low`` in the campaign ``name`` (its incidents', or ingested for it)."""
-    linked = (
-        select(IncidentUrl.url_id.label("url_id"))
+CANDIDATES = 2_000  # ids a filtered URL page takes from its driving filter at most
+
+
+def _campaign_ids(session: Session, name: str, low: int) -> list[int]:
+    """The first URL ids after ``low`` in the campaign ``name`` (its incidents', or
+    ingested for it), in order; each side by index, cut before they are merged."""
+    linked = session.scalars(
+        select(IncidentUrl.url_id)
         .join(Incident, Incident.id == IncidentUrl.incident_id)
         .join(Campaign, Campaign.id == Incident.campaign_id)
         .where(Campaign.name == name, IncidentUrl.url_id > low)
+        .order_by(IncidentUrl.url_id)
+        .limit(CANDIDATES)
     )
-    hinted = select(Url.id.label("url_id")).where(Url.campaign_hint == name, Url.id > low)
-    return linked.union(hinted)
+    hinted = session.scalars(
+        select(Url.id)
+        .where(Url.campaign_hint == name, Url.id > low)
+        .order_by(Url.id)
+        .limit(CANDIDATES)
+    )
+    return sorted({*linked, *hinted})[:CANDIDATES]
+
+
+def _submission_ids(session: Session, public_id: str, low: int) -> list[int]:
+    ids = session.scalars(
+        select(FeedSubmission.url_id)
+        .join(Submission, Submission.run_id == FeedSubmission.run_id)
+        .where(Submission.public_id == public_id, FeedSubmission.url_id > low)
+    )
+    return sorted(set(ids))[:CANDIDATES]
 
 
 def list_urls(
@@ -887,40 +911,46 @@ def list_urls(
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A page of export records by URL id after ``after``; and the next cursor.
 
-    A selective filter (a campaign, a submission, what a researcher may see) gives the
-    candidate ids, joined to the URLs, so no filter walks the million URLs in id order.
+    A selective filter (a campaign, a submission, what a researcher may see) gives at
+    most ``CANDIDATES`` ids in order, which the other filters then thin, so no filter
+    walks a million URLs. A page can end short with a cursor: follow it until ``next``
+    is null.
     """
+    limit = min(max(1, limit), MAX_LIST)
     query = select(*URL_COLUMNS).where(Url.id > after)
-    sources = []
-    if campaign:
-        sources.append(_campaign_ids(campaign, after))
-    if submission:
-        sources.append(
-            select(FeedSubmission.url_id.label("url_id"))
-            .join(Submission, Submission.run_id == FeedSubmission.run_id)
-            .where(Submission.public_id == submission, FeedSubmission.url_id > after)
-        )
-    window = after + RESEARCHER_WINDOW
-    for source in sources:
-        ids = source.subquery()
-        query = query.where(Url.id.in_(select(ids.c.url_id)))
     if verdict:
         query = query.where(Url.verdict == verdict)
     if asn is not None:
         query = query.where(Url.site_id.in_(select(Site.id).where(Site.asn == asn)))
-    limit = min(max(1, limit), MAX_LIST)
-    if researcher is None:
+    candidates: list[int] | None = None
+    exhausted_at: int | None = None  # where the candidates ran out, if more may follow
+    sources = []
+    if campaign:
+        sources.append(_campaign_ids(session, campaign, after))
+    if submission:
+        sources.append(_submission_ids(session, submission, after))
+    for ids in sources:
+        candidates = ids if candidates is None else sorted(set(candidates) & set(ids))
+        if len(ids) >= CANDIDATES:  # cut: more may follow the last one taken
+            exhausted_at = min(ids[-1], exhausted_at or ids[-1])
+    if researcher is not None:
+        # A window of URL ids is looked through, whatever the researcher may see.
+        window = after + RESEARCHER_WINDOW
+        visible = _visible_ids(session, researcher, default_tlp, after, window)
+        candidates = visible if candidates is None else sorted(set(candidates) & set(visible))
+        if session.scalar(select(Url.id).where(Url.id > window).limit(1)) is not None:
+            exhausted_at = min(window, exhausted_at or window)
+    if candidates is None:
         urls = session.execute(query.order_by(Url.id).limit(limit + 1)).all()
     else:
-        # Bounded work per page whatever the researcher may see: a window of URL ids is
-        # looked through (in slices, so no statement carries thousands of ids), and a
-        # page can end short with a cursor past the window.
-        visible = _visible_ids(session, researcher, default_tlp, after, window)
+        if exhausted_at is not None:
+            candidates = [i for i in candidates if i <= exhausted_at]
         urls = []
-        for start in range(0, len(visible), 900):
-            ids = visible[start : start + 900]
+        for start in range(0, len(candidates), 900):  # no statement carries thousands
             urls += session.execute(
-                query.where(Url.id.in_(ids)).order_by(Url.id).limit(limit + 1 - len(urls))
+                query.where(Url.id.in_(candidates[start : start + 900]))
+                .order_by(Url.id)
+                .limit(limit + 1 - len(urls))
             ).all()
             if len(urls) > limit:
                 break
@@ -929,10 +959,7 @@ def list_urls(
     records = list(records_for(session, urls, default_tlp))
     if more:
         return records, urls[-1].id
-    if researcher is not None:
-        beyond = session.scalar(select(Url.id).where(Url.id > window).limit(1))
-        return records, (window if beyond is not None else None)
-    return records, None
+    return records, exhausted_at
 
 
 @dataclass

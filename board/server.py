@@ -17,13 +17,16 @@ import signal
 import socket
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
-from board.app import create_app
+from board.app import THREADS, create_app
 from store.db import Database
 from store.models import BoardUser
 from tocsin.app import App
 from tocsin.errors import UsageError
 from tocsin.ui import err
+
+log = logging.getLogger(__name__)
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -44,11 +47,23 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _analyze(db: Database) -> None:
+    """Give SQLite's planner statistics (sampled, so it takes moments). Without them it
+    started a network's notices from every sent notice: 300 ms instead of 9 ms."""
+    try:
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+            conn.exec_driver_sql("ANALYZE")
+    except OperationalError as exc:  # a read-only store: serve it without
+        log.warning("board: could not ANALYZE the store: %s", exc.orig)
+
+
 def _run(app: App, sock: socket.socket, key: bytes) -> None:
     """One worker: its own engine, then uvicorn until SIGINT or SIGTERM."""
     import uvicorn
 
-    db = Database(app.config.database.url)
+    # The handlers' threads, the cache's background refreshes, and one to spare.
+    db = Database(app.config.database.url, pool_size=THREADS + 4)
     asgi = create_app(app.config, db, app.clock, key=key)
     level = {-1: logging.WARNING, 0: logging.WARNING}.get(app.verbosity, logging.INFO)
     config = uvicorn.Config(
@@ -72,6 +87,8 @@ def serve(app: App, host: str, port: int) -> None:
     """Serve until Ctrl-C (or SIGTERM), with ``board.workers`` processes."""
     with app.db.session() as session:
         users = session.scalar(select(func.count()).select_from(BoardUser)) or 0
+    if app.db.is_sqlite:
+        _analyze(app.db)
     app.db.dispose()  # no connection may cross the fork
     sock = listen(host, port)
     key = app.config.board.secret.encode() or secrets.token_bytes(32)

@@ -7,6 +7,7 @@ Routes live in ``pages`` (analysts), ``portal`` (recipients) and ``api``
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -29,10 +30,11 @@ from board.queries import CampaignRow, campaign_rows
 from store.db import Database
 from store.evidence import EvidenceStore
 from store.models import Campaign, Check, Event, Notice, Url
-from store.queries import status_summary
+from store.queries import campaign_stats, status_summary
 from tocsin.clock import Clock
 from tocsin.config import Config
 
+log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "board"
 SESSION_COOKIE = "tocsin_session"
 LOGIN_CSRF_COOKIE = "tocsin_login"
@@ -58,20 +60,29 @@ class ApiError(Exception):
 
 class StoreCache:
     """Views that cost a pass over many rows (the campaign list and status summary, a
-    campaign's curves, networks and timeline, a network's record), kept until the store
-    moves. The store's "version" is the newest event, check, URL, notice and campaign id:
-    every change the board shows moves one of them. It is looked up at most every
-    ``refresh`` seconds, so a page may be that much behind the pipeline. While one request
-    recomputes a view, others get the previous copy rather than queueing behind it.
+    campaign's curves, networks, timeline and charts, a network's record), kept until
+    the store moves.
+
+    The store's version is the newest event, check, URL, notice and campaign id: every
+    change the board shows moves one of them. It is looked up at most every ``refresh``
+    seconds. A view made for an older version is served as it is while a background
+    thread makes it again, at most once every ``min_age`` seconds per view: under a
+    running pipeline the store moves every second, and making the campaign list anew
+    costs most of a second. So pages trail the pipeline by up to ``min_age`` plus that,
+    and no request waits for a view that exists. Only the first request for a view
+    computes it in line.
     """
 
-    def __init__(self, refresh: float = 2.0, size: int = 512) -> None:
+    def __init__(self, db: Database, refresh: float = 2.0, min_age: float = 15.0) -> None:
+        self.db = db
         self.refresh = refresh
-        self.size = size
+        self.min_age = min_age
+        self.size = 512
         self._lock = threading.Lock()
         self._stamp: tuple[Any, ...] | None = None
         self._checked = 0.0
-        self._entries: OrderedDict[Any, tuple[tuple[Any, ...], Any]] = OrderedDict()
+        # key -> (store version, value, when it was made)
+        self._entries: OrderedDict[Any, tuple[tuple[Any, ...], Any, float]] = OrderedDict()
         self._busy: set[Any] = set()
 
     @staticmethod
@@ -87,28 +98,49 @@ class StoreCache:
             self._checked = time.monotonic()
         return self._stamp
 
-    def get(self, session: Session, key: Any, compute: Callable[[], Any]) -> Any:
+    def get(self, session: Session, key: Any, compute: Callable[[Session], Any]) -> Any:
+        """The view ``key``; ``compute(session)`` makes it (in a session of its own when
+        it runs in the background)."""
         stamp = self.stamp(session)
         with self._lock:
             found = self._entries.get(key)
-            if found is not None and (found[0] == stamp or key in self._busy):
+            if found is not None:
                 self._entries.move_to_end(key)
-                return found[1]
-            self._busy.add(key)
+                made_for, value, made_at = found
+                stale = made_for != stamp and time.monotonic() - made_at >= self.min_age
+                if stale and key not in self._busy:
+                    self._busy.add(key)
+                    threading.Thread(
+                        target=self._remake, args=(key, compute, stamp), daemon=True
+                    ).start()
+                return value
+        value = compute(session)
+        self._keep(key, stamp, value)
+        return value
+
+    def _remake(self, key: Any, compute: Callable[[Session], Any], stamp: tuple) -> None:
         try:
-            value = compute()
+            with self.db.session() as session:
+                self._keep(key, stamp, compute(session))
+        except Exception:  # the old copy stays; the next request tries again
+            log.exception("board: could not refresh %r", key)
         finally:
             with self._lock:
                 self._busy.discard(key)
+
+    def _keep(self, key: Any, stamp: tuple[Any, ...], value: Any) -> None:
         with self._lock:
-            self._entries[key] = (stamp, value)
+            self._entries[key] = (stamp, value, time.monotonic())
+            self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
-        return value
 
     def invalidate(self) -> None:
-        """Look at the store's version again on the next request (after a write here)."""
-        self._checked = 0.0
+        """After a write made here: forget every view, so that the page the writer is
+        sent to next shows the change (other workers see it within their refresh)."""
+        with self._lock:
+            self._checked = 0.0
+            self._entries.clear()
 
 
 @dataclass
@@ -119,12 +151,13 @@ class Board:
     db: Database
     clock: Clock = field(default_factory=Clock)
     key: bytes = b""
-    cache: StoreCache = field(default_factory=StoreCache)
+    cache: StoreCache = field(init=False)
 
     def __post_init__(self) -> None:
         # board.secret signs CSRF tokens; without it a random key per process will do
         # (forms open across a restart then ask to be sent again).
         self.key = self.key or self.config.board.secret.encode() or secrets.token_bytes(32)
+        self.cache = StoreCache(self.db)
         board = self.config.board
         self.limiter = security.FailureLimiter(self.db, board.max_failures, board.rate_window)
         self.evidence = EvidenceStore.from_config(self.config)
@@ -146,13 +179,23 @@ class Board:
     def now(self) -> datetime:
         return self.clock.now()
 
+    def summary(self, session: Session) -> dict[str, Any]:
+        """The campaign rows and the status summary, from one pass over the incidents."""
+
+        def make(s: Session) -> dict[str, Any]:
+            stats = campaign_stats(s)
+            return {
+                "campaigns": campaign_rows(s, self.default_tlp, stats),
+                "status": status_summary(s, stats),
+            }
+
+        return self.cache.get(session, "summary", make)
+
     def campaigns(self, session: Session) -> list[CampaignRow]:
-        return self.cache.get(
-            session, "campaigns", lambda: campaign_rows(session, self.default_tlp)
-        )
+        return self.summary(session)["campaigns"]
 
     def status(self, session: Session) -> dict[str, Any]:
-        return self.cache.get(session, "status", lambda: status_summary(session))
+        return self.summary(session)["status"]
 
     def client(self, request: Request) -> str:
         return security.client_address(request.scope, self.trusted)

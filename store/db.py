@@ -118,7 +118,7 @@ def _no_nul_setup(engine: Engine) -> None:
 class Database:
     """One engine and its session factory, built from ``database.url``."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5) -> None:
         self.url = normalise_url(url)
         try:
             parsed = make_url(self.url)
@@ -132,6 +132,10 @@ class Database:
             kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True
+            # Connections past pool_size are closed when handed back: a server that
+            # runs many threads (the board) keeps as many as it uses, or it reconnects
+            # (a new backend process) on most requests.
+            kwargs["pool_size"] = pool_size
         try:
             self.engine = create_engine(self.url, **kwargs)
         except Exception as exc:  # unknown driver, bad options

@@ -105,8 +105,11 @@ def campaign_stats(session: Session) -> dict[int, CampaignStats]:
     return stats
 
 
-def status_summary(session: Session) -> dict[str, Any]:
-    """The campaign summary, in the shape of ``tocsin status --json``."""
+def status_summary(
+    session: Session, stats: dict[int, CampaignStats] | None = None
+) -> dict[str, Any]:
+    """The campaign summary, in the shape of ``tocsin status --json`` (``stats``: the
+    campaigns' counters when the caller has them already)."""
     urls = {"total": 0, **{v: 0 for v in VERDICTS}}
     for verdict, count in session.execute(select(Url.verdict, func.count()).group_by(Url.verdict)):
         urls[verdict] = urls.get(verdict, 0) + count
@@ -116,7 +119,7 @@ def status_summary(session: Session) -> dict[str, Any]:
     for state, count in session.execute(select(Notice.state, func.count()).group_by(Notice.state)):
         notices[NOTICE_COUNTERS.get(state, "failed")] += count
 
-    stats = campaign_stats(session)
+    stats = campaign_stats(session) if stats is None else stats
     campaigns = []
     for campaign in session.scalars(select(Campaign).order_by(Campaign.first_seen, Campaign.id)):
         row = stats.get(campaign.id) or CampaignStats()
@@ -216,15 +219,24 @@ def records_for(
         )
     }
 
-    contacts: dict[int, list[dict[str, str]]] = defaultdict(list)
-    rows = session.execute(
-        select(SiteContact.site_id, Contact.role, Contact.email, SiteContact.source)
-        .join(Contact, Contact.id == SiteContact.contact_id)
+    # In two steps, by key: joined, PostgreSQL hashed every contact for each page.
+    links = session.execute(
+        select(SiteContact.site_id, SiteContact.contact_id, SiteContact.source)
         .where(SiteContact.site_id.in_(site_ids))
         .order_by(SiteContact.id)
-    )
-    for site_id, role, email, source in rows:
-        contacts[site_id].append({"role": role, "email": email, "source": source})
+    ).all()
+    people = {
+        row.id: row
+        for row in session.execute(
+            select(Contact.id, Contact.role, Contact.email).where(
+                Contact.id.in_({contact_id for _, contact_id, _ in links})
+            )
+        )
+    }
+    contacts: dict[int, list[dict[str, str]]] = defaultdict(list)
+    for site_id, contact_id, source in links:
+        person = people[contact_id]
+        contacts[site_id].append({"role": person.role, "email": person.email, "source": source})
 
     incident_of: dict[int, Any] = {}
     rows = session.execute(
