@@ -22,9 +22,11 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from store.db import Database
 from store.models import TOKEN_ROLES, USER_ROLES, ApiToken, BoardSession, BoardUser
 from tocsin.config import Config
 from tocsin.errors import UsageError
@@ -201,7 +203,25 @@ def bearer_principal(
     ).one_or_none()
     if row is None:
         return None
-    # Touch at most once a minute: a busy script must not turn every read into a write.
-    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
-        row.last_used_at = now
     return Principal(row.name, row.role, "token")
+
+
+def touch_token(db: Database, token: str, now: datetime) -> None:
+    """Note when a token was last used, at most once a minute, and never at the cost of
+    the request: a reader's transaction that turns writer can lose to another worker's
+    on SQLite, so this is its own short write, and a busy store skips it."""
+    try:
+        with db.claim() as session:
+            session.execute(
+                update(ApiToken)
+                .where(
+                    ApiToken.token_hash == digest(token),
+                    or_(
+                        ApiToken.last_used_at.is_(None),
+                        ApiToken.last_used_at < now - timedelta(minutes=1),
+                    ),
+                )
+                .values(last_used_at=now)
+            )
+    except OperationalError:
+        pass

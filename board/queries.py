@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, exists, func, or_, select
+from sqlalchemy import String, and_, cast, exists, func, or_, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from board import tlp
@@ -797,7 +798,10 @@ def search(
         ip = None
     if ip is not None:
         result.kind = "ip"
-        on_ip = Site.id.in_(select(Site.id).where(cast(Site.ips, String()).like(f'%"{ip}"%')))
+        if session.get_bind().dialect.name == "postgresql":
+            on_ip = type_coerce(Site.ips, JSONB).contains([ip])  # @>, by the GIN index
+        else:
+            on_ip = cast(Site.ips, String()).like(f'%"{ip}"%')
         result.incidents = _incidents_where(session, on_ip, default_tlp)
         return result
     if "/" in q or ":" in q:

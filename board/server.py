@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from board.app import THREADS, create_app
-from store.db import Database
+from store.db import READER_SETTINGS, Database
 from store.models import BoardUser
 from tocsin.app import App
 from tocsin.errors import UsageError
@@ -63,7 +63,7 @@ def _run(app: App, sock: socket.socket, key: bytes) -> None:
     import uvicorn
 
     # The handlers' threads, the cache's background refreshes, and one to spare.
-    db = Database(app.config.database.url, pool_size=THREADS + 4)
+    db = Database(app.config.database.url, pool_size=THREADS + 4, pg_settings=READER_SETTINGS)
     asgi = create_app(app.config, db, app.clock, key=key)
     level = {-1: logging.WARNING, 0: logging.WARNING}.get(app.verbosity, logging.INFO)
     config = uvicorn.Config(
@@ -76,6 +76,7 @@ def _run(app: App, sock: socket.socket, key: bytes) -> None:
         log_level=level,
         log_config=None,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=30,
     )
     try:
         uvicorn.Server(config).run(sockets=[sock])

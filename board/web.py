@@ -158,6 +158,7 @@ class Board:
         # (forms open across a restart then ask to be sent again).
         self.key = self.key or self.config.board.secret.encode() or secrets.token_bytes(32)
         self.cache = StoreCache(self.db)
+        self._touched: dict[str, float] = {}
         board = self.config.board
         self.limiter = security.FailureLimiter(self.db, board.max_failures, board.rate_window)
         self.evidence = EvidenceStore.from_config(self.config)
@@ -203,6 +204,13 @@ class Board:
     def blocked(self, request: Request) -> int | None:
         """Seconds the client must wait after too many failures, or None."""
         return self.limiter.retry_after(self.client(request), self.now())
+
+    def touch(self, token: str) -> None:
+        """Record a token's use (for `tocsin token list`), once a minute per worker."""
+        key = auth.digest(token)
+        if time.monotonic() - self._touched.get(key, -1e9) >= 60:
+            self._touched[key] = time.monotonic()
+            auth.touch_token(self.db, token, self.now())
 
     def failed(self, request: Request) -> None:
         """Count a failed log-in, a wrong token or a portal miss against the client."""
@@ -272,6 +280,8 @@ def api_principal(request: Request) -> auth.Principal:
         with board.db.session() as session:
             principal = auth.bearer_principal(session, board.config, token.strip(), board.now())
     if principal is not None:
+        if principal.via == "token":
+            board.touch(token.strip())
         request.state.principal = principal
         return principal
     wait = board.blocked(request)

@@ -13,7 +13,8 @@ So every statement's text parameters and every JSON value have NUL replaced
 by U+FFFD (what an HTML parser makes of it), on both engines alike.
 
 PostgreSQL connections plan each statement for the tables as they are now
-(``plan_cache_mode``, see ``_postgresql_setup``).
+(``plan_cache_mode``, see ``PIPELINE_SETTINGS``); the board's have settings of
+their own (``READER_SETTINGS``).
 """
 
 from __future__ import annotations
@@ -61,17 +62,24 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def _postgresql_setup(engine: Engine) -> None:
+def _postgresql_setup(engine: Engine, settings: tuple[str, ...]) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Plan every execution for the table sizes of the moment. Tables grow from
-        # empty within a run (the first notify writes 100,000 notice items), and a
-        # plan cached while they were small, by psycopg's prepared statements or by
-        # a foreign-key check, keeps scanning them whole: that doubled notify's time.
         # (A SET, not connect_args: those would replace options given in the URL.)
         autocommit, dbapi_conn.autocommit = dbapi_conn.autocommit, True
-        dbapi_conn.execute("SET plan_cache_mode = force_custom_plan")
+        for setting in settings:
+            dbapi_conn.execute(f"SET {setting}")
         dbapi_conn.autocommit = autocommit
+
+
+# The pipeline's connections plan every execution for the table sizes of the moment.
+# Tables grow from empty within a run (the first notify writes 100,000 notice items), and
+# a plan cached while they were small, by psycopg's prepared statements or by a
+# foreign-key check, keeps scanning them whole: that doubled notify's time.
+PIPELINE_SETTINGS = ("plan_cache_mode = force_custom_plan",)
+# The board only reads tables whose sizes hardly move while it runs: cached plans are
+# fine, and one request must not start parallel workers (process starts, on two cores).
+READER_SETTINGS = ("max_parallel_workers_per_gather = 0",)
 
 
 NUL, NUL_STAND_IN = "\x00", "\ufffd"
@@ -118,7 +126,14 @@ def _no_nul_setup(engine: Engine) -> None:
 class Database:
     """One engine and its session factory, built from ``database.url``."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        pool_size: int = 5,
+        pg_settings: tuple[str, ...] = PIPELINE_SETTINGS,
+    ) -> None:
         self.url = normalise_url(url)
         try:
             parsed = make_url(self.url)
@@ -144,7 +159,7 @@ class Database:
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
         elif self.dialect == "postgresql":
-            _postgresql_setup(self.engine)
+            _postgresql_setup(self.engine, pg_settings)
         self._claim_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._claim_sessions = sessionmaker(self._claim_engine, expire_on_commit=False)

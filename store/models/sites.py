@@ -28,7 +28,11 @@ class Site(Base):
     """A host that served something malicious, with what enrichment learnt of it."""
 
     __tablename__ = "sites"
-    __table_args__ = (Index("ix_sites_enrich_due", "enrich_state", "next_enrich_at"),)
+    __table_args__ = (
+        Index("ix_sites_enrich_due", "enrich_state", "next_enrich_at"),
+        # The board's search by IP: a GIN index on PostgreSQL (`ips @> '["1.2.3.4"]'`).
+        Index("ix_sites_ips", "ips", postgresql_using="gin"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     host: Mapped[str] = mapped_column(String(255), unique=True)

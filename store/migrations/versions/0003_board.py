@@ -108,9 +108,13 @@ def upgrade() -> None:
         batch_op.create_index("ix_urls_campaign_hint", ["campaign_hint"])
     with op.batch_alter_table("feed_submissions", schema=None) as batch_op:
         batch_op.create_index("ix_feed_submissions_run_line", ["run_id", "line_no"])
+    with op.batch_alter_table("sites", schema=None) as batch_op:
+        batch_op.create_index("ix_sites_ips", ["ips"], postgresql_using="gin")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("sites", schema=None) as batch_op:
+        batch_op.drop_index("ix_sites_ips")
     with op.batch_alter_table("feed_submissions", schema=None) as batch_op:
         batch_op.drop_index("ix_feed_submissions_run_line")
     with op.batch_alter_table("urls", schema=None) as batch_op:
