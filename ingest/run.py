@@ -123,14 +123,19 @@ def _ingest_all(
             report.error = str(exc)
             log.debug("source %s failed", ref, exc_info=True)
         finally:
-            writer.sync()
-            counts = writer.take_counts()
-            report.new, report.duplicate, report.rejected = (
-                counts.new,
-                counts.duplicate,
-                counts.rejected,
-            )
+            _settle(writer, report)
     return reports
+
+
+def _settle(writer: Writer, report: SourceReport) -> None:
+    """Commit a source's records and put what became of them in its report."""
+    writer.sync()
+    counts = writer.take_counts()
+    report.new, report.duplicate, report.rejected = (
+        counts.new,
+        counts.duplicate,
+        counts.rejected,
+    )
 
 
 def _taker(writer: Writer, max_line: int) -> Callable[[Entry | Bad], None]:
@@ -185,13 +190,7 @@ def ingest_urls(
                     checked = Bad(line_no, "no-url", raw[:max_line], len(raw))
             take(checked)
         report.records = len(urls)
-        writer.sync()
-        counts = writer.take_counts()
-        report.new, report.duplicate, report.rejected = (
-            counts.new,
-            counts.duplicate,
-            counts.rejected,
-        )
+        _settle(writer, report)
     finally:
         writer.finish_run()
     return IngestReport(run_id, [report])
