@@ -39,6 +39,7 @@ from tocsin.config import Config
 log = logging.getLogger("tocsin.browser")
 
 INSTRUMENT_JS = (Path(__file__).with_name("instrument.js")).read_text(encoding="utf-8")
+PERSON_JS = (Path(__file__).with_name("person.js")).read_text(encoding="utf-8")
 
 
 def _snippets() -> dict[str, str]:
@@ -185,11 +186,16 @@ class Recorder:
         page.on("websocket", self._on_websocket)
         page.on("worker", lambda w: self.workers.append(_clip(w.url, 500) or ""))
         page.on("crash", self._on_crash)
+        profile = getattr(page.context, "_tocsin_profile", None)
+        if profile is not None:
+            await page.add_init_script(PERSON_JS)
         await page.add_init_script(INSTRUMENT_JS)
         with contextlib.suppress(Exception):
             await page.clock.install()
         try:
             cdp = await page.context.new_cdp_session(page)
+            if profile is not None:  # platform, languages, userAgentData: see profiles.py
+                await cdp.send("Emulation.setUserAgentOverride", profile[1])
             tree = await cdp.send("Page.getFrameTree")
             self._main_frame_id = tree["frameTree"]["frame"]["id"]
             cdp.on("Network.requestWillBeSent", self._on_cdp_request)
