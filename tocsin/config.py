@@ -115,6 +115,9 @@ class BrowserConfig(Section):
     # with no referer, a page that is not already malicious is visited again as a
     # phone and from a search engine, at most max_visits visits within visit_budget.
     condition_visits: bool = True
+    # Only pages whose scripts read what a condition changes (user agent, touch, screen
+    # or window size, referrer) get the further visits; false: every page not malicious.
+    condition_gate: bool = True
     max_visits: int = Field(default=4, ge=1, le=4)
     visit_budget: Duration = timedelta(seconds=90)
     mobile_device: str = "Pixel 7"  # a Playwright device descriptor

@@ -4,10 +4,12 @@ The first visit is as a desktop with no referer. Redirects and loaders that fire
 for phones or only for visitors from a search engine are caught by visiting again
 under the other conditions of :func:`crawler.browser.profiles.condition_plan`, but
 only while the visits so far are not malicious (the detection engine judges each
-one, in a thread) and only while ``browser.visit_budget`` lasts, so a clean page
-costs at most ``browser.max_visits`` visits. The kept visit is the worst one
-(malicious, then suspicious, then the first); the evidence says under which
-condition it was seen and what the others showed.
+one, in a thread), only for a page whose scripts read something a condition changes
+(``browser.condition_gate``: user agent, touch, screen or window size, referrer, as
+noted by ``person.js``) and only while ``browser.visit_budget`` lasts, so a clean
+page costs at most ``browser.max_visits`` visits, and one if it reads none of these.
+The kept visit is the worst one (malicious, then suspicious, then the first); the
+evidence says under which condition it was seen and what the others showed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from crawler.browser.profiles import Condition, condition_plan
 from crawler.items import Blob, CheckItem
@@ -27,6 +30,13 @@ from tocsin.urls import defang
 log = logging.getLogger("tocsin.crawl")
 
 _RANK = {"malicious": 0, "suspicious": 1}
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
 
 
 @dataclass
@@ -43,6 +53,10 @@ class Outcome:
     def record(self, device: str) -> dict[str, Any]:
         out = self.condition.as_record(device)
         out.update(verdict=self.verdict, elapsed_ms=self.elapsed_ms)
+        out["probes"] = list(self.browser.get("condition_probes") or [])
+        # Which hosts the visit contacted: what a visit not kept did is still on record.
+        hosts = {_host(r.get("url") or "") for r in self.browser.get("requests", [])}
+        out["hosts"] = sorted(h for h in hosts if h)[:50]
         if self.problem:
             out["problem"] = self.problem[:200]
         return out
@@ -65,17 +79,29 @@ class ConditionRun:
     def current(self) -> Condition:
         return self.plan[min(len(self.outcomes), len(self.plan) - 1)]
 
+    def worth_judging(self, browser: dict[str, Any]) -> bool:
+        """Whether the visit just made needs a verdict now: a later condition's always
+        (it may be the one to keep), the first only when another could follow."""
+        if self.outcomes:
+            return True
+        return len(self.plan) > 1 and self._may_go_on(browser)
+
     def next_condition(self) -> Condition | None:
         """The next condition to try, or None: the plan is done (see the module doc)."""
-        if len(self.outcomes) >= len(self.plan):
+        if not self.outcomes or len(self.outcomes) >= len(self.plan):
             return None
-        last = self.outcomes[-1] if self.outcomes else None
-        if last is not None and (last.problem or last.verdict == "malicious"):
-            return None
-        budget = self.config.browser.visit_budget.total_seconds()
-        if self.started is not None and time.monotonic() - self.started >= budget:
+        last = self.outcomes[-1]
+        if last.problem or last.verdict not in ("clean", "suspicious"):
+            return None  # malicious already, failed, or not worth judging
+        if not self._may_go_on(self.outcomes[0].browser):
             return None
         return self.plan[len(self.outcomes)]
+
+    def _may_go_on(self, first: dict[str, Any]) -> bool:
+        if self.config.browser.condition_gate and not first.get("condition_probes"):
+            return False  # the page reads nothing a condition changes
+        budget = self.config.browser.visit_budget.total_seconds()
+        return self.started is None or time.monotonic() - self.started < budget
 
     def kept(self) -> Outcome:
         """The worst visit: malicious, else suspicious, else the first (the baseline)."""

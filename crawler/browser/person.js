@@ -12,6 +12,16 @@
     } catch (e) {}
     return fn;
   };
+  let quietDepth = 0;
+  // Reads made by the disguise itself are not the page's (see the probes below).
+  const quiet = (fn) => {
+    quietDepth++;
+    try {
+      return fn();
+    } finally {
+      quietDepth--;
+    }
+  };
   const getter = (target, prop, get) => {
     try {
       Object.defineProperty(target, prop, {
@@ -30,17 +40,52 @@
   // inner size. A desktop Chrome window has ~85 px of tabs and toolbar above the page.
   const touch = navigator.maxTouchPoints > 0;
   if (!touch && window.outerHeight <= window.innerHeight) {
-    getter(window, "outerWidth", () => window.innerWidth);
-    getter(window, "outerHeight", () => window.innerHeight + 85);
+    getter(window, "outerWidth", () => quiet(() => window.innerWidth));
+    getter(window, "outerHeight", () => quiet(() => window.innerHeight + 85));
   }
   if (touch && !window.outerWidth) {
-    getter(window, "outerWidth", () => screen.width);
-    getter(window, "outerHeight", () => screen.height);
+    getter(window, "outerWidth", () => quiet(() => screen.width));
+    getter(window, "outerHeight", () => quiet(() => screen.height));
   }
   // A desktop screen has a task bar.
   if (!touch && screen.availHeight === screen.height) {
-    getter(Screen.prototype, "availHeight", () => screen.height - 40);
+    getter(Screen.prototype, "availHeight", () => quiet(() => screen.height - 40));
   }
+
+  // What the page reads that a condition changes.
+  const seen = {};
+  try {
+    Object.defineProperty(window, "__TOCSIN_PROBE__", { value: seen, enumerable: false });
+  } catch (e) {}
+  const probe = (target, prop, name) => {
+    const desc = Object.getOwnPropertyDescriptor(target, prop);
+    if (!desc) return;
+    if (desc.get) {
+      const get = desc.get;
+      getter(target, prop, function () {
+        if (!quietDepth) seen[name] = (seen[name] || 0) + 1;
+        return get.call(this);
+      });
+    } else if (typeof desc.value === "function") {
+      const fn = desc.value;
+      const wrapped = native(function () {
+        if (!quietDepth) seen[name] = (seen[name] || 0) + 1;
+        return fn.apply(this, arguments);
+      }, prop);
+      try {
+        Object.defineProperty(target, prop, { ...desc, value: wrapped });
+      } catch (e) {}
+    }
+  };
+  for (const prop of ["userAgent", "userAgentData", "maxTouchPoints", "platform"]) {
+    probe(Navigator.prototype, prop, prop);
+  }
+  probe(Document.prototype, "referrer", "referrer");
+  for (const prop of ["width", "height", "orientation"]) probe(Screen.prototype, prop, "screen");
+  for (const prop of ["innerWidth", "innerHeight", "outerWidth", "outerHeight"]) {
+    probe(window, prop, "window size");
+  }
+  probe(window, "matchMedia", "matchMedia");
 
   // Headless Chromium denies notifications outright; a person's Chrome asks ("default").
   try {

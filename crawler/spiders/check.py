@@ -397,8 +397,8 @@ class CheckSpider(Spider):
         result, blobs = recorder.result(), recorder.blobs()
         if run is None:  # no plan (a visit not started by _route)
             run = visit.conditions = ConditionRun(self.config, [Condition("desktop")])
-        verdict = "error"
-        if not problem and len(run.plan) > 1:
+        verdict = "error" if problem else "unjudged"
+        if not problem and run.worth_judging(result):
             verdict = await provisional_verdict(self.config, visit.item, result)
         run.outcomes.append(
             Outcome(run.current, result, blobs, problem, verdict, result.get("elapsed_ms", 0))

@@ -1186,3 +1186,7 @@ async def scale_payload(env: Env) -> Result:
     kind, content_type = env.site.tags[2], env.site.tags[3]
     variant = int(env.site.id.split("-")[1])
     return Reply(payloads.payload_bytes(kind, variant), content_type=content_type)
+
+
+# Pages of the browser-realism checks (issue 11 points 1-2), registered on import.
+from tocsin.sandbox import pages_browser  # noqa: E402, F401
