@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -69,7 +68,6 @@ class ConditionRun:
     config: Config
     plan: list[Condition]
     outcomes: list[Outcome] = field(default_factory=list)
-    started: float | None = None  # when the first visit's page opened
 
     @classmethod
     def for_config(cls, config: Config) -> ConditionRun:
@@ -100,8 +98,9 @@ class ConditionRun:
     def _may_go_on(self, first: dict[str, Any]) -> bool:
         if self.config.browser.condition_gate and not first.get("condition_probes"):
             return False  # the page reads nothing a condition changes
-        budget = self.config.browser.visit_budget.total_seconds()
-        return self.started is None or time.monotonic() - self.started < budget
+        # Browser time spent on this URL's visits (not time queued behind other pages).
+        spent = sum(o.elapsed_ms for o in self.outcomes) / 1000
+        return spent < self.config.browser.visit_budget.total_seconds()
 
     def kept(self) -> Outcome:
         """The worst visit: malicious, else suspicious, else the first (the baseline)."""

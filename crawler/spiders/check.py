@@ -341,7 +341,8 @@ class CheckSpider(Spider):
             callback=self.on_browser,
             errback=self.on_browser_error,
             dont_filter=True,
-            priority=30,
+            # A further condition's visit goes before new pages: the URL is half done.
+            priority=40 if visit.conditions and visit.conditions.outcomes else 30,
             meta={
                 "tocsin_visit": visit,
                 "download_slot": BROWSER_SLOT,
@@ -383,9 +384,6 @@ class CheckSpider(Spider):
                 yield out
             return
         problem = problem or recorder.hostile_reason()
-        run = visit.conditions
-        if run is not None and run.started is None:
-            run.started = response.meta["tocsin_started"]
         async for out in self._visited(visit, recorder, problem):
             yield out
 

@@ -263,12 +263,13 @@ def test_plan_is_bounded_by_visits_and_budget() -> None:
     config = Config.model_validate({"browser": {"max_visits": 3, "visit_budget": "0s"}})
     plan = condition_plan(config)
     assert plan[0] == BASELINE and len(plan) == 3
-    run = ConditionRun(config, plan, started=0.0)
-    run.outcomes.append(Outcome(BASELINE, {}, [], None, "clean", 10))
+    run = ConditionRun(config, plan)
+    run.outcomes.append(
+        Outcome(BASELINE, {"condition_probes": ["referrer"]}, [], None, "clean", 10)
+    )
     assert run.next_condition() is None  # the budget is spent
     roomy = Config.model_validate({"browser": {"visit_budget": "1h"}})
     run = ConditionRun.for_config(roomy)
-    run.started = 1e18  # in the future: no time spent
     read = {"condition_probes": ["userAgent"]}
     for verdict in ("clean", "clean", "clean", "clean"):
         assert not run.outcomes or run.next_condition() is not None
