@@ -97,7 +97,7 @@ class BrowserConfig(Section):
     # "browser-skipped" and a verdict from the static rules over the served HTML alone.
     enabled: bool = True
     args: list[str] = Field(default_factory=list)  # extra Chromium flags
-    user_agent: str = ""  # empty: crawl.user_agent
+    user_agent: str = ""  # empty: Chrome on Windows, the running Chromium's version
     locale: str = "en-US"
     timezone: str = "America/New_York"
     viewport_width: int = Field(default=1366, ge=320, le=4096)

@@ -55,9 +55,8 @@ def _expected(site: Any) -> tuple[str, str | None]:
 def browser_crawl(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Crawl:
     folder = tmp_path_factory.mktemp("browser-crawl")
     db_url = f"sqlite:///{folder / 'tocsin.db'}"
-    config = sandbox_config(
-        sandbox, folder, db_url, browser={"proxy_log": str(folder / "proxy.jsonl")}
-    )
+    browser = {"proxy_log": str(folder / "proxy.jsonl"), "concurrency": 4}
+    config = sandbox_config(sandbox, folder, db_url, browser=browser)
     db = Database(db_url)
     from store import migrate
 
@@ -242,13 +241,16 @@ def test_pages_are_quiet_for_an_undisguised_automated_chromium(sandbox, tmp_path
                 )
                 context = await browser.new_context(ignore_https_errors=True, locale="en-US")
                 context.on("request", lambda r: asked.append(r.url))
-                for site in PERSON:
+
+                async def visit(url: str) -> None:
                     page = await context.new_page()
                     await page.clock.install()
-                    await page.goto(sandbox.url(site.id), wait_until="load")
+                    await page.goto(url, wait_until="load")
                     await page.clock.fast_forward(5000)
-                    await page.wait_for_timeout(300)
+                    await page.wait_for_timeout(500)
                     await page.close()
+
+                await asyncio.gather(*(visit(sandbox.url(site.id)) for site in PERSON))
                 await browser.close()
         finally:
             await proxy.close()
