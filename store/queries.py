@@ -6,6 +6,7 @@ Their output shapes are fixed by CONTRACT.md (``status --json``, ``export``).
 from __future__ import annotations
 
 import csv
+import json
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -135,7 +136,12 @@ def status_summary(
                 "median_days_to_resolve": row.median_days_to_resolve,
             }
         )
-    return {"urls": urls, "notices": notices, "campaigns": campaigns}
+    return {
+        "urls": urls,
+        "notices": notices,
+        "campaigns": campaigns,
+        "bounces": bounce_summary(session),
+    }
 
 
 def tlp_label(label: str) -> str:
@@ -228,15 +234,23 @@ def records_for(
     people = {
         row.id: row
         for row in session.execute(
-            select(Contact.id, Contact.role, Contact.email).where(
-                Contact.id.in_({contact_id for _, contact_id, _ in links})
-            )
+            select(
+                Contact.id,
+                Contact.role,
+                Contact.email,
+                Contact.bounced,
+                Contact.bounce_status,
+                Contact.bounced_at,
+                Contact.bounce_reason,
+            ).where(Contact.id.in_({contact_id for _, contact_id, _ in links}))
         )
     }
-    contacts: dict[int, list[dict[str, str]]] = defaultdict(list)
+    contacts: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for site_id, contact_id, source in links:
         person = people[contact_id]
-        contacts[site_id].append({"role": person.role, "email": person.email, "source": source})
+        contacts[site_id].append(
+            {"role": person.role, "email": person.email, "source": source, **bounce_fields(person)}
+        )
 
     incident_of: dict[int, Any] = {}
     rows = session.execute(
@@ -290,6 +304,54 @@ def records_for(
         }
 
 
+def bounce_fields(contact: Any) -> dict[str, Any]:
+    """A contact's bounce, as the export, the status JSON and the board show it:
+    ``bounce_status`` is ``hard`` (never written to again), ``soft`` (4xx or a
+    delayed DSN; still written to) or null."""
+    return {
+        "bounced": bool(contact.bounced),
+        "bounce_status": contact.bounce_status,
+        "bounced_at": iso(contact.bounced_at),
+        "bounce_reason": contact.bounce_reason,
+    }
+
+
+BOUNCES_LISTED = 200  # the status JSON lists the latest bounced contacts, not all
+
+
+def bounce_summary(session: Session) -> dict[str, Any]:
+    """Contacts with a bounce: counts by kind and the latest, newest first."""
+    counts = dict(
+        session.execute(
+            select(Contact.bounce_status, func.count())
+            .where(Contact.bounce_status.is_not(None))
+            .group_by(Contact.bounce_status)
+        ).all()
+    )
+    rows = session.execute(
+        select(
+            Contact.email,
+            Contact.role,
+            Contact.bounces,
+            Contact.bounced,
+            Contact.bounce_status,
+            Contact.bounced_at,
+            Contact.bounce_reason,
+        )
+        .where(Contact.bounce_status.is_not(None))
+        .order_by(Contact.bounced_at.desc(), Contact.id.desc())
+        .limit(BOUNCES_LISTED)
+    ).all()
+    return {
+        "hard": counts.get("hard", 0),
+        "soft": counts.get("soft", 0),
+        "contacts": [
+            {"email": r.email, "role": r.role, "bounces": r.bounces or 0, **bounce_fields(r)}
+            for r in rows
+        ],
+    }
+
+
 CSV_COLUMNS = [
     "url",
     "verdict",
@@ -310,6 +372,7 @@ CSV_COLUMNS = [
     "first_notified",
     "resolved",
     "tlp",
+    "contact_bounces",  # JSON: [{email, role, bounce_status, bounced_at, bounce_reason}]
 ]
 
 
@@ -346,4 +409,17 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
         "incident_level": incident.get("level"),
         "first_notified": incident.get("first_notified"),
         "resolved": incident.get("resolved"),
+        "contact_bounces": json.dumps(
+            [
+                {
+                    k: c.get(k)
+                    for k in ("email", "role", "bounce_status", "bounced_at", "bounce_reason")
+                }
+                for c in record["contacts"]
+                if c.get("bounce_status")
+            ],
+            ensure_ascii=False,
+        )
+        if any(c.get("bounce_status") for c in record["contacts"])
+        else "",
     }
