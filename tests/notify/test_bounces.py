@@ -348,3 +348,59 @@ def board_page(cli, path: str) -> str:
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+def test_migration_0005_marks_earlier_bounces_hard_and_goes_back(db_url: str) -> None:
+    """Down to 0003 and up again on a store with a contact bounced before 0005."""
+    from alembic import command
+    from sqlalchemy import MetaData, Table, inspect
+
+    from store import migrate
+    from store.db import Database
+
+    db = Database(db_url)
+    try:
+        config = migrate._alembic_config(db)
+        command.downgrade(config, "0003")
+        with db.engine.begin() as conn:
+            assert "bounce_status" not in {c["name"] for c in inspect(conn).get_columns("contacts")}
+            assert "followup_level" not in {
+                c["name"] for c in inspect(conn).get_columns("incidents")
+            }
+            contacts = Table("contacts", MetaData(), autoload_with=conn)
+            common = dict(
+                role="hosting",
+                source="rdap:ip",
+                languages=[],
+                confidence=1.0,
+                suppressed=False,
+                optout_types=[],
+                first_seen=T0.replace(tzinfo=None),  # a reflected column: naive UTC
+                notices_sent=1,
+                replies=0,
+                fixes=0,
+                fix_seconds_total=0.0,
+            )
+            conn.execute(
+                contacts.insert(),
+                [
+                    dict(
+                        common,
+                        email="gone@old.example",
+                        bounced=True,
+                        bounced_at=T0.replace(tzinfo=None),
+                        bounces=1,
+                    ),
+                    dict(
+                        common, email="fine@old.example", bounced=False, bounced_at=None, bounces=0
+                    ),
+                ],
+            )
+        command.upgrade(config, "head")
+        with db.session() as s:
+            rows = {c.email: c for c in s.scalars(select(Contact))}
+            assert rows["gone@old.example"].bounce_status == "hard"
+            assert rows["gone@old.example"].bounced_at == T0
+            assert rows["fine@old.example"].bounce_status is None
+    finally:
+        db.dispose()
