@@ -316,7 +316,17 @@ def _apply_dsn(session, dsn: Dsn, record: InboxMessage, now, stats: InboxStats) 
             )
             contact = session.get(Contact, notice.contact_id)
             if contact is not None:
-                bounces.record_soft(contact, now, f"DSN delayed {status} {diagnostic}".strip())
+                reason = f"DSN delayed {status} {diagnostic}".strip()
+                bounces.record_soft(contact, now, reason)
+                eventlog.record(
+                    session,
+                    now,
+                    "contact.deferred",
+                    subject=("contact", contact.id),
+                    notice=notice.ticket,
+                    source="dsn",
+                    reason=reason[:500],
+                )
         return
     notices = _dsn_notices(session, dsn, dsn.failed)
     record.data = {"failed": [list(f) for f in dsn.failed[:20]], "original": dsn.original_id}

@@ -6,7 +6,6 @@ Their output shapes are fixed by CONTRACT.md (``status --json``, ``export``).
 from __future__ import annotations
 
 import csv
-import json
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -17,6 +16,7 @@ from typing import Any, TextIO
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
+from store.bounces import bounce_fields, bounce_summary, bounces_cell
 from store.models import (
     VERDICTS,
     Campaign,
@@ -304,54 +304,6 @@ def records_for(
         }
 
 
-def bounce_fields(contact: Any) -> dict[str, Any]:
-    """A contact's bounce, as the export, the status JSON and the board show it:
-    ``bounce_status`` is ``hard`` (never written to again), ``soft`` (4xx or a
-    delayed DSN; still written to) or null."""
-    return {
-        "bounced": bool(contact.bounced),
-        "bounce_status": contact.bounce_status,
-        "bounced_at": iso(contact.bounced_at),
-        "bounce_reason": contact.bounce_reason,
-    }
-
-
-BOUNCES_LISTED = 200  # the status JSON lists the latest bounced contacts, not all
-
-
-def bounce_summary(session: Session) -> dict[str, Any]:
-    """Contacts with a bounce: counts by kind and the latest, newest first."""
-    counts = dict(
-        session.execute(
-            select(Contact.bounce_status, func.count())
-            .where(Contact.bounce_status.is_not(None))
-            .group_by(Contact.bounce_status)
-        ).all()
-    )
-    rows = session.execute(
-        select(
-            Contact.email,
-            Contact.role,
-            Contact.bounces,
-            Contact.bounced,
-            Contact.bounce_status,
-            Contact.bounced_at,
-            Contact.bounce_reason,
-        )
-        .where(Contact.bounce_status.is_not(None))
-        .order_by(Contact.bounced_at.desc(), Contact.id.desc())
-        .limit(BOUNCES_LISTED)
-    ).all()
-    return {
-        "hard": counts.get("hard", 0),
-        "soft": counts.get("soft", 0),
-        "contacts": [
-            {"email": r.email, "role": r.role, "bounces": r.bounces or 0, **bounce_fields(r)}
-            for r in rows
-        ],
-    }
-
-
 CSV_COLUMNS = [
     "url",
     "verdict",
@@ -409,17 +361,5 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
         "incident_level": incident.get("level"),
         "first_notified": incident.get("first_notified"),
         "resolved": incident.get("resolved"),
-        "contact_bounces": json.dumps(
-            [
-                {
-                    k: c.get(k)
-                    for k in ("email", "role", "bounce_status", "bounced_at", "bounce_reason")
-                }
-                for c in record["contacts"]
-                if c.get("bounce_status")
-            ],
-            ensure_ascii=False,
-        )
-        if any(c.get("bounce_status") for c in record["contacts"])
-        else "",
+        "contact_bounces": bounces_cell(record["contacts"]),
     }

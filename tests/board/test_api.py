@@ -190,6 +190,7 @@ def test_tlp_decides_what_a_researcher_sees(seeded, tokens) -> None:
         }
         assert [c["name"] for c in get("/api/v1/campaigns", "rex")["items"]] == ["green-wave"]
         assert [c["name"] for c in get("/api/v1/status", "rex")["campaigns"]] == ["green-wave"]
+        assert get("/api/v1/status", "rex")["bounces"]["contacts"] == []  # addresses: analysts'
         assert len(get("/api/v1/status", "ana")["campaigns"]) == 3
 
         amber = store.campaigns["skimmer-wave"]
