@@ -55,7 +55,9 @@ def test_a_missing_or_wrong_token_is_401_and_the_role_403(seeded, tokens) -> Non
         export = http.get("/api/v1/export.csv", headers=auth(tokens["ana"]))
     assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
     lines = export.text.splitlines()
-    assert lines[0].startswith("url,verdict,family") and lines[0].endswith(",tlp")
+    # tlp, then the columns added after it (new columns go at the end)
+    assert lines[0].startswith("url,verdict,family") and ",resolved,tlp," in lines[0] + ","
+    assert lines[0].endswith(",contact_bounces")
     # A formula chosen by a third party (the AS name) is defused in the CSV.
     assert f"'{HOSTILE_AS}".replace('"', '""') in export.text
     assert ',"=HYPERLINK' not in export.text
