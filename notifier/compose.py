@@ -159,6 +159,9 @@ class Composer:
     suppression: Suppression
     stats: ComposeStats = field(default_factory=ComposeStats)
     renderer: Renderer | None = None
+    # Contacts this run has queued a notice for: a later round (after a bounce) leaves
+    # them for the next run, so nobody gets two messages from one run.
+    reached: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         if self.renderer is None:
@@ -345,6 +348,7 @@ class Composer:
             ],
         )
         for p in prepared:
+            self.reached.add(p.contact_id)
             stats.notices += 1
             stats.items += len(p.items)
             stats.preview.append(

@@ -103,6 +103,7 @@ def record_malicious(
         incident.resolved_at = None
         incident.first_notified = None
         incident.level_reached_at = None
+        incident.followup_level = None
         incident.next_recheck_at = None
         incident.recheck_index = 0
         eventlog.record(
@@ -252,11 +253,17 @@ def escalate(
     *,
     reason: str,
     to_level: int | None = None,
+    followups: bool = True,
 ) -> int:
     """Move up the ladder (to ``to_level``, default the next level); the notifier
     then sends that level's notices. A level with nobody to tell is skipped by
-    passing the next level that has someone."""
+    passing the next level that has someone. ``followups=False`` (a bounce): the
+    contacts already told are not written to again for this move, only the new level."""
     before = incident.level
+    if followups:
+        incident.followup_level = None
+    elif incident.followup_level is None:
+        incident.followup_level = max(before, 1)
     incident.level = max(to_level if to_level is not None else before + 1, before + 1)
     incident.level_reached_at = now
     eventlog.record(
@@ -267,6 +274,7 @@ def escalate(
         from_level=before,
         to_level=incident.level,
         reason=reason,
+        followups=followups,
     )
     return incident.level
 

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
+from store.bounces import bounce_fields, bounce_summary, bounces_cell
 from store.models import (
     VERDICTS,
     Campaign,
@@ -135,7 +136,12 @@ def status_summary(
                 "median_days_to_resolve": row.median_days_to_resolve,
             }
         )
-    return {"urls": urls, "notices": notices, "campaigns": campaigns}
+    return {
+        "urls": urls,
+        "notices": notices,
+        "campaigns": campaigns,
+        "bounces": bounce_summary(session),
+    }
 
 
 def tlp_label(label: str) -> str:
@@ -228,15 +234,23 @@ def records_for(
     people = {
         row.id: row
         for row in session.execute(
-            select(Contact.id, Contact.role, Contact.email).where(
-                Contact.id.in_({contact_id for _, contact_id, _ in links})
-            )
+            select(
+                Contact.id,
+                Contact.role,
+                Contact.email,
+                Contact.bounced,
+                Contact.bounce_status,
+                Contact.bounced_at,
+                Contact.bounce_reason,
+            ).where(Contact.id.in_({contact_id for _, contact_id, _ in links}))
         )
     }
-    contacts: dict[int, list[dict[str, str]]] = defaultdict(list)
+    contacts: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for site_id, contact_id, source in links:
         person = people[contact_id]
-        contacts[site_id].append({"role": person.role, "email": person.email, "source": source})
+        contacts[site_id].append(
+            {"role": person.role, "email": person.email, "source": source, **bounce_fields(person)}
+        )
 
     incident_of: dict[int, Any] = {}
     rows = session.execute(
@@ -310,6 +324,7 @@ CSV_COLUMNS = [
     "first_notified",
     "resolved",
     "tlp",
+    "contact_bounces",  # JSON: [{email, role, bounce_status, bounced_at, bounce_reason}]
 ]
 
 
@@ -346,4 +361,5 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
         "incident_level": incident.get("level"),
         "first_notified": incident.get("first_notified"),
         "resolved": incident.get("resolved"),
+        "contact_bounces": bounces_cell(record["contacts"]),
     }

@@ -68,6 +68,9 @@ class Incident(Base):
     last_check_id: Mapped[int | None] = mapped_column(ForeignKey("checks.id"))
     first_notified: Mapped[datetime | None] = mapped_column(UTCDateTime())
     level_reached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Contacts already told owe a follow-up up to this level; None: ``level``. A bounce
+    # moves ``level`` on for the bounced role only, so this stays where the others were.
+    followup_level: Mapped[int | None] = mapped_column(Integer)
     next_recheck_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     recheck_index: Mapped[int] = mapped_column(Integer, default=0)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
