@@ -40,13 +40,24 @@ _KIT_WORD = re.compile(
 )
 # Messaging-bot APIs kits post stolen logins to: (name, URL pattern).
 BOT_APIS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("Telegram bot", re.compile(r"api\.telegram\.org/bot[0-9]{5,12}:?[A-Za-z0-9_-]*/?\w*", re.I)),
+    (
+        "Telegram bot",
+        re.compile(r"api\.telegram\.org(?::\d+)?/bot[0-9]{5,12}:?[A-Za-z0-9_-]*/?\w*", re.I),
+    ),
     (
         "Discord webhook",
-        re.compile(r"(?:canary\.|ptb\.)?discord(?:app)?\.com/api/(?:v\d+/)?webhooks/[\w/-]+", re.I),
+        re.compile(
+            r"(?:canary\.|ptb\.)?discord(?:app)?\.com(?::\d+)?/api/(?:v\d+/)?webhooks/[\w/-]+", re.I
+        ),
     ),
-    ("Slack webhook", re.compile(r"hooks\.slack\.com/(?:services|workflows)/[\w/-]+", re.I)),
-    ("Teams webhook", re.compile(r"[\w-]+\.webhook\.office\.com/webhookb2/[\w@/-]+", re.I)),
+    (
+        "Slack webhook",
+        re.compile(r"hooks\.slack\.com(?::\d+)?/(?:services|workflows)/[\w/-]+", re.I),
+    ),
+    (
+        "Teams webhook",
+        re.compile(r"[\w-]+\.webhook\.office\.com(?::\d+)?/webhookb2/[\w@/-]+", re.I),
+    ),
 )
 _PASSWORD_HINT = re.compile(r"passw|passwd|\bpwd\b|\bpass\b|type=[\"']?password", re.I)
 

