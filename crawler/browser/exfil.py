@@ -104,7 +104,7 @@ def events(browser: dict[str, Any]) -> list[dict[str, Any]]:
             )
     for sent in browser.get("datachannels") or []:
         servers = [s for s in sent.get("servers") or [] if ice_host(s)]
-        target = servers[0] if servers else "peer:unknown"
+        target = servers[0] if servers else "webrtc:unknown-peer"
         script = sent.get("script") or {}
         out.append(
             {
