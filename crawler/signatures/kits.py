@@ -112,7 +112,8 @@ def kit_listing(facts: Facts) -> Iterator[Finding]:
         "malicious",
         0.85 if len(kits) == 1 else 0.9,
         [
-            f"{facts.where()} is an open directory listing (\u201c{title[:80]}\u201d) holding "
+            f"{defang(facts.item.final_url or facts.item.url)} is an open directory listing "
+            f"(\u201c{title[:80]}\u201d) holding "
             f"{len(kits)} phishing-kit archive(s): {', '.join(n[:60] for n in names[:5])} "
             f"(named after {', '.join(whys[:4])})"
         ],
