@@ -203,8 +203,12 @@ def _skimmer_site(channel: str) -> None:
     async def serve(env: Env) -> Result:
         if env.path == "/static/js/app.min.js":
             return js(APP_JS + (skimmer(env, channel) if env.compromised else ""))
-        if env.path == "/":
-            return page(env, "<h2>Our shop</h2><p><a href='/checkout/'>Cart (1)</a></p>")
+        if env.path == "/":  # the same site-wide script, and a field it would hook
+            home = (
+                "<h2>Our shop</h2><p><a href='/checkout/'>Cart (1)</a></p>"
+                "<form><input type='email' name='newsletter' placeholder='Email'></form>"
+            )
+            return page(env, home, scripts='<script src="/static/js/app.min.js"></script>')
         if env.path == "/checkout/place-order" and env.request.method == "POST":
             return Reply("<p>Thank you for your order.</p>")
         if env.path not in ("/checkout/", "/checkout/onepage/"):
