@@ -85,6 +85,15 @@ def _listing(facts: Facts) -> tuple[str, list[str]] | None:
     return title or heading, archives
 
 
+_HOSTLIKE = re.compile(r"(?i)\b((?:[a-z0-9-]+\.)+(?!(?:zip|rar|7z|gz|tgz|tar)\b)[a-z]{2,})\b")
+
+
+def _plain(text: str, limit: int) -> str:
+    """Page-chosen text for an evidence line: one line, bounded, host-like names defanged."""
+    text = " ".join(text.split())[:limit]
+    return _HOSTLIKE.sub(lambda m: m.group(1).replace(".", "[.]"), text)
+
+
 def _kit_name(url: str) -> str | None:
     """Why an archive's name looks like a kit: the brand or the word, else None."""
     name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
@@ -93,7 +102,7 @@ def _kit_name(url: str) -> str | None:
         if pattern.search(spaced) or pattern.search(name):
             return brand
     found = _KIT_WORD.search(spaced)
-    return f"\u201c{found.group(0)}\u201d" if found else None
+    return f"\u201c{found.group(0)[:30]}\u201d" if found else None
 
 
 def kit_listing(facts: Facts) -> Iterator[Finding]:
@@ -113,8 +122,8 @@ def kit_listing(facts: Facts) -> Iterator[Finding]:
         0.85 if len(kits) == 1 else 0.9,
         [
             f"{defang(facts.item.final_url or facts.item.url)} is an open directory listing "
-            f"(\u201c{title[:80]}\u201d) holding "
-            f"{len(kits)} phishing-kit archive(s): {', '.join(n[:60] for n in names[:5])} "
+            f"(\u201c{_plain(title, 80)}\u201d) holding "
+            f"{len(kits)} phishing-kit archive(s): {', '.join(_plain(n, 60) for n in names[:5])} "
             f"(named after {', '.join(whys[:4])})"
         ],
         cluster=[f"kit:{names[0].lower()[:60]}"],

@@ -134,3 +134,12 @@ def test_webshell_php_source_is_caught_as_a_payload() -> None:
     source = b"<?php @eval(base64_decode($_POST['x'])); ?>"
     assert [h.family for h in engine.yara.scan(source, "payload")] == ["webshell"]
     assert engine.yara.scan(b"<?php echo htmlspecialchars($_POST['q']); ?>", "payload") == []
+
+
+def test_page_chosen_names_in_evidence_are_defanged_and_one_line() -> None:
+    rows = [("login.paypal.com.zip", "2024-01-01 00:00", "1M")]
+    markup = pages_exfil._apache_index("/x\nSubject: hi/", rows)
+    verdict = _judge("http://a.test/x/", markup)
+    assert verdict.family == "phishing"
+    line = verdict.evidence[0]
+    assert "login[.]paypal[.]com.zip" in line and "paypal.com" not in line and "\n" not in line
