@@ -122,5 +122,16 @@
       } catch (e) {}
       return send.call(this, data);
     };
+    for (const [fn, name] of [
+      [RTCPeerConnection.prototype.createDataChannel, "createDataChannel"],
+      [RTCDataChannel.prototype.send, "send"],
+    ]) {
+      try {
+        Object.defineProperty(fn, "toString", {
+          value: () => `function ${name}() { [native code] }`,
+        });
+        Object.defineProperty(fn, "name", { value: name });
+      } catch (e) {}
+    }
   }
 })();
