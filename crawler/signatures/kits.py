@@ -23,9 +23,11 @@ from lxml import html as lxml_html
 from crawler.signatures.behaviour import (
     BRANDS,
     Facts,
-    _exfiltration,
+    _carries_test_data,
     _ioc,
+    _is_card,
     _unique,
+    exfil_events,
 )
 from crawler.signatures.domains import host_of, registered_domain
 from crawler.signatures.verdict import Finding
@@ -153,10 +155,11 @@ def _scripts(facts: Facts) -> list[tuple[str, str]]:
 
 def bot_exfil(facts: Facts) -> Iterator[Finding]:
     """Logins sent to a messaging bot, seen leaving or wired into the page."""
-    for event, marker in _exfiltration(facts):
+    for event in exfil_events(facts):  # a bot API is never the site's, nor vouched for
         name = _bot(event.get("url") or "")
-        if not name or not marker:
-            continue
+        marker = _carries_test_data(event) if name else None
+        if not name or not marker or _is_card(marker):
+            continue  # a card sent to a bot is the card-skimmer check's
         url = (event.get("url") or "").split("?")[0]
         what = "password" if marker.startswith("Tocsin-Test-Pw") else "login"
         finding = Finding(

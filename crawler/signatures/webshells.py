@@ -27,6 +27,9 @@ _SYSINFO = re.compile(
     r"open_basedir\s*:|\bserver\s*ip\s*:|\b(hdd|free)\s*:\s*[\d.]+\s*[GM]B",
     re.I,
 )
+_SYSINFO_CHEAP = re.compile(
+    r"uname|safe[_ ]?mode|disable_?functions|php\s*version|server\s*ip|open_basedir|hdd", re.I
+)
 _PERMS = re.compile(r"(?<![\w-])[dl-][rwxsStT-]{9}(?![\w-])")
 _CMD_FIELD = re.compile(
     r"<(input|textarea)[^>]+name\s*=\s*[\"']?(c|cmd|command|cmdexe|p1|exec|execute|shell)[\"'\s>]",
@@ -42,6 +45,8 @@ _FILE_ACTIONS = re.compile(r"\b(chmod|rename|touch|delete|edit|download|upload)\
 
 def _signals(markup: str) -> dict[str, str]:
     """Which of the webshell signs a page shows, each with the text that showed it."""
+    if not (_NAMED.search(markup) or _SYSINFO_CHEAP.search(markup)):
+        return {}  # every verdict needs a name or system details: most pages stop here
     text = _text_of(markup)
     found: dict[str, str] = {}
     if named := _NAMED.search(markup):
