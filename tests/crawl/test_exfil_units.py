@@ -143,3 +143,19 @@ def test_page_chosen_names_in_evidence_are_defanged_and_one_line() -> None:
     assert verdict.family == "phishing"
     line = verdict.evidence[0]
     assert "login[.]paypal[.]com.zip" in line and "paypal.com" not in line and "\n" not in line
+
+
+def test_a_card_sent_to_a_telegram_bot_is_a_skimmer_not_a_login() -> None:
+    url = "https://api.telegram.org/bot6012345678:AAH-x/sendMessage"
+    event = {"channel": "fetch", "url": url, "host": "api.telegram.org", "phase": "interaction"}
+    browser = {
+        "exfil": [{**event, "data": '{"text":"cc 4111111111111111 737"}'}],
+        "interaction": {"filled": ["card:cc_number", "cvv:cc_cvv"]},
+    }
+    verdict = _judge("https://www.candle-shop.com/checkout/", "<p>shop</p>", **browser)
+    assert (verdict.value, verdict.family) == ("malicious", "card-skimmer")
+    assert "tocsin.phishing.bot-exfil" not in verdict.rules
+    browser["exfil"] = [{**event, "data": '{"text":"tess.tocsin / Tocsin-Test-Pw-4827"}'}]
+    browser["interaction"] = {"filled": ["user:email", "password:password"]}
+    verdict = _judge("https://www.candle-shop.com/login/", "<p>login</p>", **browser)
+    assert verdict.family == "phishing" and verdict.rules[0] == "tocsin.phishing.bot-exfil"
