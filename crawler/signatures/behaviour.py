@@ -21,6 +21,7 @@ from urllib.parse import unquote_plus, urljoin, urlsplit
 
 from lxml import html as lxml_html
 
+from crawler.browser import exfil
 from crawler.browser.recorder import MARKERS
 from crawler.items import CheckItem
 from crawler.signatures.domains import Domains, host_of, path_of, registered_domain
@@ -405,26 +406,75 @@ def _decodings(text: str) -> list[str]:
     return out
 
 
-def _carries_test_data(req: dict[str, Any]) -> str | None:
-    text = (req.get("url") or "") + "\n" + (req.get("post_data") or "")
+# A card-like number: 15 (Amex) or 16 (Visa, Mastercard, Discover) digits, Luhn-valid.
+_CARD_LIKE = re.compile(r"(?<!\d)(3[47]\d{13}|[456]\d{15})(?!\d)")
+CARD_LIKE = "a card-like number"
+
+
+def luhn(number: str) -> bool:
+    """The card-number checksum: a random run of digits passes one time in ten."""
+    total = 0
+    for i, ch in enumerate(reversed(number)):
+        digit = int(ch) * (2 if i % 2 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return total % 10 == 0
+
+
+def _carries_test_data(event: dict[str, Any]) -> str | None:
+    text = event.get("data")
+    if text is None:  # a request record
+        text = (event.get("url") or "") + "\n" + (event.get("post_data") or "")
     for decoded in _decodings(text):
-        compact = decoded.replace(" ", "")
+        compact = re.sub(r"[\s-]", "", decoded)
         for marker in MARKERS:
             if marker.replace(" ", "") in compact:
                 return marker
+        if any(luhn(m) for m in _CARD_LIKE.findall(compact)):
+            return CARD_LIKE
     return None
 
 
+def exfil_events(facts: Facts) -> list[dict[str, Any]]:
+    """Every channel data left the page by (:mod:`crawler.browser.exfil`)."""
+    found = facts.browser.get("exfil")
+    return found if found is not None else exfil.events(facts.browser)
+
+
 def _exfiltration(facts: Facts) -> list[tuple[dict[str, Any], str | None]]:
-    """Requests to foreign hosts after the test data was typed, and whether they carry it."""
+    """Data sent to foreign hosts after the test data was typed, and whether it carries it.
+
+    Every channel counts (fetch, XHR, beacon, image, form, WebSocket, WebRTC). A
+    WebSocket frame or a data-channel message whose time is unknown counts only
+    when it carries the test data.
+    """
     out = []
-    for req in facts.requests:
-        if req.get("phase") not in ("interaction", "clock"):
+    for event in exfil_events(facts):
+        host = event.get("host") or host_of(event.get("url") or "")
+        if event.get("channel") != "webrtc" and not facts.domains.foreign(host):
             continue
-        if not facts.domains.foreign(host_of(req.get("url") or "")):
+        if facts.domains.site == registered_domain(host):
             continue
-        out.append((req, _carries_test_data(req)))
+        marker = _carries_test_data(event)
+        if event.get("phase") in ("interaction", "clock") or marker:
+            out.append((event, marker))
     return out
+
+
+def _is_card(marker: str | None) -> bool:
+    return bool(marker) and (marker == CARD_LIKE or str(marker).startswith("4111"))
+
+
+_CHANNEL_NAMES = {
+    "fetch": "fetch()",
+    "xhr": "XMLHttpRequest",
+    "beacon": "navigator.sendBeacon",
+    "image": "an image URL",
+    "form": "a posted form",
+    "navigation": "a page load",
+    "script": "a script URL",
+    "websocket": "a WebSocket",
+    "webrtc": "a WebRTC data channel",
+}
 
 
 def card_skimmer(facts: Facts) -> Iterator[Finding]:
@@ -441,12 +491,8 @@ def card_skimmer(facts: Facts) -> Iterator[Finding]:
         )
     ]
     sent = _exfiltration(facts)
-    leaks = [(req, marker) for req, marker in sent if marker and marker.startswith("4111")]
-    suspect = [
-        (req, marker)
-        for req, marker in sent
-        if req.get("post_data") or "?" in (req.get("url") or "")
-    ]
+    leaks = [(event, marker) for event, marker in sent if _is_card(marker)]
+    suspect = [(event, marker) for event, marker in sent if event.get("data")]
     if not leaks and not (listeners and suspect):
         return
     scripts = _unique(
@@ -468,29 +514,37 @@ def card_skimmer(facts: Facts) -> Iterator[Finding]:
             f"script {defang(script)} listens to {', '.join(events[:4])} "
             f"on the payment form of {facts.where()}"
         )
-    target_req = (leaks or suspect)[0][0]
-    url = target_req.get("url") or ""
-    how = "in its request" if not leaks else "encoded in its request"
+    target = (leaks or suspect)[0][0]
+    url = target.get("url") or ""
+    host = target.get("host") or host_of(url)
+    channel = _CHANNEL_NAMES.get(target.get("channel") or "", target.get("channel") or "request")
     if leaks:
-        kind = target_req.get("type") or "request"
         evidence.append(
             f"test card data typed into {facts.where()} ({', '.join(fields[:4]) or 'card fields'}) "
-            f"was sent to {defang(url.split('?')[0])} ({kind}, {how})"
+            f"was sent to {defang(url.split('?')[0])} (by {channel})"
         )
     else:
         evidence.append(
             f"after test card data was typed into {facts.where()}, "
-            f"the page sent data to {defang(url.split('?')[0])}"
+            f"the page sent data to {defang(url.split('?')[0])} (by {channel})"
         )
+    for other in _unique([_CHANNEL_NAMES.get(e.get("channel") or "", "") for e, _ in leaks[1:]])[
+        :3
+    ]:
+        if other and other != channel:
+            evidence.append(f"the card data also left by {other}")
     finding = Finding(
         "tocsin.card-skimmer",
         "card-skimmer",
         "malicious",
         0.97 if leaks else 0.8,
         evidence,
-        cluster=[f"host:{registered_domain(host_of(url))}"],
+        cluster=[f"host:{registered_domain(host)}"],
     )
-    _ioc(finding, url.split("?")[0])
+    if target.get("channel") == "webrtc":
+        finding.add_ioc("domains", host)
+    else:
+        _ioc(finding, url.split("?")[0])
     for script in scripts[:2]:
         _ioc(finding, script)
     yield finding

@@ -21,7 +21,7 @@ import logging
 import threading
 
 from crawler.items import CheckItem
-from crawler.signatures import behaviour, community
+from crawler.signatures import behaviour, community, kits, webshells
 from crawler.signatures.domains import host_of
 from crawler.signatures.knownbad import KnownBad
 from crawler.signatures.verdict import Finding, Verdict, combine
@@ -96,7 +96,7 @@ class Engine:
     def findings(self, item: CheckItem) -> list[Finding]:
         facts = behaviour.Facts.of(item, self.allow, self.known_bad, self._resolve)
         found: list[Finding] = []
-        for check in behaviour.CHECKS:
+        for check in (*behaviour.CHECKS, *kits.CHECKS, *webshells.CHECKS):
             try:
                 found.extend(check(facts))
             except Exception:

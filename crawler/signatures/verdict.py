@@ -12,6 +12,7 @@ FAMILY_PRECEDENCE = (
     "card-skimmer",
     "fake-update",
     "cryptominer",
+    "webshell",
     "phishing",
     "drive-by-download",
     "hidden-iframe",

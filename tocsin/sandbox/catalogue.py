@@ -31,6 +31,7 @@ FAMILIES = (
     "cryptominer",
     "seo-cloaking",
     "malware-download",
+    "webshell",
 )
 VERDICTS = ("malicious", "suspicious", "clean", "offline", "error")
 
@@ -370,6 +371,10 @@ ATTACKER_HOSTS = {
     "dropper": ("secure-docs-download.net", 16),  # drive-by download
     "fakeupdate": ("update-chrome-browser.net", 17),  # SocGholish-style lure
     "skimmer": ("analytics-googlecdn.com", 18),  # Magecart exfiltration gate
+    "skimfetch": ("cdn-assetsync.com", 35),  # skimmer gate: fetch, XHR, beacon
+    "skimimg": ("img-pixelstat.net", 36),  # skimmer gate: image URL, posted form
+    "skimws": ("wss-checkout-sync.com", 37),  # skimmer WebSocket
+    "skimrtc": ("turn.rtc-mediarelay.net", 38),  # skimmer's WebRTC TURN relay
     "phishgate": ("mailbox-verify-login.net", 19),  # phishing form target
     "miner": ("webminer-pool.net", 20),  # miner script
     "pool": ("ws1.webminer-pool.net", 21),  # mining pool WebSocket
@@ -385,6 +390,11 @@ THIRD_PARTY_HOSTS = {
     "cdnjs": ("cdnjs.cloudflare.com", 12),
     "youtube": ("www.youtube-nocookie.com", 13),
     "fonts": ("fonts.googleapis.com", 14),
+    "stripejs": ("js.stripe.com", 20),
+    "stripeapi": ("api.stripe.com", 21),
+    "telegram": ("api.telegram.org", 22),  # abused by phishing kits, legitimate itself
+    "discord": ("discord.com", 23),
+    "slack": ("hooks.slack.com", 24),
 }
 
 # The known-bad list the sandbox writes (signatures.known_bad): the known-bad
@@ -593,6 +603,323 @@ CATALOGUE: tuple[SiteSpec, ...] = (
         "place-order click, and exfiltrates base64 JSON with sendBeacon (falling "
         "back to an Image) to analytics-googlecdn.com/gate.php; it also checks in "
         "with a ping.gif on load. Behind the Sandflare CDN.",
+    ),
+    # ---------------------------------------------------------------- exfil (issue 11: 3, 4)
+    _site(
+        "sandflare",
+        165,
+        id="skimmer-fetch",
+        host="shop.alpine-outfitters.com",
+        kind="compromised",
+        behaviour="skimmer-fetch",
+        verdict="malicious",
+        family="card-skimmer",
+        entry="/checkout/",
+        title="Alpine Outfitters",
+        lang="en",
+        notes="A string-array obfuscated skimmer appended to the site-wide "
+        "/static/js/app.min.js runs only on checkout paths and sends the form by "
+        "fetch() POST of the form as JSON to cdn-assetsync.com.",
+    ),
+    _site(
+        "hanami",
+        166,
+        id="skimmer-xhr",
+        host="shop.kyoto-sencha.jp",
+        kind="compromised",
+        behaviour="skimmer-xhr",
+        verdict="malicious",
+        family="card-skimmer",
+        entry="/checkout/onepage/",
+        title="京都煎茶本舗",
+        lang="ja",
+        notes="A string-array obfuscated skimmer appended to the site-wide "
+        "/static/js/app.min.js runs only on checkout paths and sends the form by "
+        "XMLHttpRequest POST of base64 JSON to cdn-assetsync.com (a .map URL).",
+    ),
+    _site(
+        "deichnet",
+        167,
+        id="skimmer-beacon",
+        host="shop.roesterei-brandt.de",
+        kind="compromised",
+        behaviour="skimmer-beacon",
+        verdict="malicious",
+        family="card-skimmer",
+        entry="/checkout/",
+        title="Kaffeerösterei Brandt",
+        lang="de",
+        notes="A string-array obfuscated skimmer appended to the site-wide "
+        "/static/js/app.min.js runs only on checkout paths and sends the form by "
+        "navigator.sendBeacon of hex-encoded JSON to cdn-assetsync.com.",
+    ),
+    _site(
+        "polderhost",
+        168,
+        id="skimmer-image",
+        host="webshop.kaasboerderij-vos.nl",
+        kind="compromised",
+        behaviour="skimmer-image",
+        verdict="malicious",
+        family="card-skimmer",
+        entry="/checkout/",
+        title="Kaasboerderij Vos",
+        lang="nl",
+        notes="A string-array obfuscated skimmer appended to the site-wide "
+        "/static/js/app.min.js runs only on checkout paths and sends the form by "
+        "new Image().src with base64 JSON in the query, to img-pixelstat.net.",
+    ),
+    _site(
+        "cafezinho",
+        169,
+        id="skimmer-form",
+        host="loja.cafe-serrano.com.br",
+        kind="compromised",
+        behaviour="skimmer-form",
+        verdict="malicious",
+        family="card-skimmer",
+        entry="/checkout/",
+        title="Café Serrano",
+        lang="pt",
+        notes="A string-array obfuscated skimmer appended to the site-wide "
+        "/static/js/app.min.js runs only on checkout paths and sends the form by "
+        "a hidden form posted into a hidden iframe, to img-pixelstat.net.",
+    ),
+    _site(
+        "sandflare",
+        170,
+        id="skimmer-websocket",
+        host="shop.northwind-bikes.com",
+        kind="compromised",
+        behaviour="skimmer-websocket",
+        verdict="malicious",
+        family="card-skimmer",
+        entry="/checkout/",
+        title="Northwind Bikes",
+        lang="en",
+        notes="A string-array obfuscated skimmer appended to the site-wide "
+        "/static/js/app.min.js runs only on checkout paths and sends the form by "
+        "a WebSocket to wss-checkout-sync.com opened on load; frames carry base64 JSON.",
+    ),
+    _site(
+        "oakridge",
+        171,
+        id="skimmer-webrtc",
+        host="store.maple-ridge-crafts.com",
+        kind="compromised",
+        behaviour="skimmer-webrtc",
+        verdict="malicious",
+        family="card-skimmer",
+        entry="/checkout/onepage/",
+        title="Maple Ridge Crafts",
+        lang="en",
+        notes="A string-array obfuscated skimmer appended to the site-wide "
+        "/static/js/app.min.js runs only on checkout paths and sends the form by "
+        "an RTCDataChannel whose peer is a TURN relay on turn.rtc-mediarelay.net (no "
+        "UDP leaves the guard's browser: the send is seen by instrumentation, not on "
+        "the wire).",
+    ),
+    _site(
+        "deichnet",
+        172,
+        id="kit-listing-apache",
+        host="www.pension-lindenhof.de",
+        kind="compromised",
+        behaviour="dir-listing",
+        verdict="malicious",
+        family="phishing",
+        entry="/wp-content/uploads/2024/05/",
+        title="Pension Lindenhof",
+        lang="de",
+        notes="An Apache autoindex of an uploads folder holding "
+        "Office365-Login-2024.zip and dhl_tracking_kit.zip next to the unpacked "
+        "webmail/ kit.",
+    ),
+    _site(
+        "polderhost",
+        173,
+        id="kit-listing-nginx",
+        host="www.bakkerij-jansen.nl",
+        kind="compromised",
+        behaviour="dir-listing",
+        verdict="malicious",
+        family="phishing",
+        entry="/old/",
+        title="Bakkerij Jansen",
+        lang="nl",
+        notes="An nginx autoindex holding netflix-billing-update.zip and scampage_v3.rar.",
+    ),
+    _site(
+        "hanami",
+        174,
+        id="phishing-telegram",
+        host="www.tanaka-seikotsu.jp",
+        kind="compromised",
+        behaviour="phishing-bot",
+        verdict="malicious",
+        family="phishing",
+        entry="/wp-includes/js/share/doc/index.html",
+        title="田中整骨院",
+        lang="ja",
+        notes="A SharePoint-style lure whose inline script fetch()es the email and "
+        "password to api.telegram.org/bot.../sendMessage when the password "
+        "changes.",
+        tags=("telegram",),
+    ),
+    _site(
+        "cafezinho",
+        175,
+        id="phishing-discord",
+        host="www.academia-forca.com.br",
+        kind="compromised",
+        behaviour="phishing-bot",
+        verdict="malicious",
+        family="phishing",
+        entry="/images/dhl/index.html",
+        title="Academia Força",
+        lang="pt",
+        notes="A DHL lure whose verify.js posts the login to a Discord webhook, only "
+        "on submit (which tocsin never does on a login form): seen in the "
+        "script, not sent.",
+        tags=("discord",),
+    ),
+    _site(
+        "oakridge",
+        176,
+        id="phishing-slack",
+        host="www.greenfield-vet.com",
+        kind="compromised",
+        behaviour="phishing-bot",
+        verdict="malicious",
+        family="phishing",
+        entry="/mail/index.html",
+        title="Greenfield Veterinary Clinic",
+        lang="en",
+        notes="A webmail lure that sendBeacon()s the login to a Slack incoming webhook on blur.",
+        tags=("slack",),
+    ),
+    _site(
+        "oakridge",
+        177,
+        id="webshell-wso",
+        host="www.harborlight-motel.com",
+        kind="compromised",
+        behaviour="webshell",
+        verdict="malicious",
+        family="webshell",
+        entry="/wp-content/plugins/hello-dolly/wso.php",
+        title="Harborlight Motel",
+        lang="en",
+        notes="A WSO-like panel: Uname/Php/Hdd lines, a file manager with "
+        "permissions, Console, Self remove.",
+        tags=("wso",),
+    ),
+    _site(
+        "deichnet",
+        178,
+        id="webshell-b374k",
+        host="www.fahrschule-krueger.de",
+        kind="compromised",
+        behaviour="webshell",
+        verdict="malicious",
+        family="webshell",
+        entry="/wp-includes/css/b374k.php",
+        title="Fahrschule Krüger",
+        lang="de",
+        notes="A b374k-like panel: explorer with perms and actions, terminal form "
+        "(cmd), reverse shell menu.",
+        tags=("b374k",),
+    ),
+    _site(
+        "hanami",
+        179,
+        id="webshell-alfa",
+        host="www.yamada-koumuten.jp",
+        kind="compromised",
+        behaviour="webshell",
+        verdict="malicious",
+        family="webshell",
+        entry="/wp-content/uploads/alfa.php",
+        title="山田工務店",
+        lang="ja",
+        notes="An Alfa-like panel: server details, file table with actions, Back "
+        "Connect menu, command textarea.",
+        tags=("alfa",),
+    ),
+    _site(
+        "sandflare",
+        180,
+        id="clean-shop-own-socket",
+        host="shop.chaya-teahouse.com",
+        kind="tricky-clean",
+        behaviour="shop-own-socket",
+        verdict="clean",
+        family=None,
+        entry="/checkout/",
+        title="Chaya Teahouse",
+        lang="en",
+        notes="Sends the card, in clear JSON, over a WebSocket to its own "
+        "/payments/socket: its own site is no exfiltration.",
+    ),
+    _site(
+        "oakridge",
+        181,
+        id="clean-shop-stripe",
+        host="shop.saddle-and-stitch.com",
+        kind="tricky-clean",
+        behaviour="shop-stripe",
+        verdict="clean",
+        family=None,
+        entry="/checkout/",
+        title="Saddle & Stitch",
+        lang="en",
+        notes="Tokenises the card with js.stripe.com (fetch to "
+        "api.stripe.com/v1/tokens), then posts the token to its own server.",
+    ),
+    _site(
+        "megashared",
+        182,
+        id="docs-listing-apache",
+        host="www.millbrook-hall.org",
+        kind="tricky-clean",
+        behaviour="dir-listing",
+        verdict="clean",
+        family=None,
+        entry="/files/",
+        title="Millbrook Village Hall",
+        lang="en",
+        notes="An Apache autoindex of minutes, newsletters and two ZIPs (bylaws, "
+        "photos): archives, but not named after a brand or a kit.",
+    ),
+    _site(
+        "polderhost",
+        183,
+        id="clean-filemanager-login",
+        host="www.lakeshore-rowing.org",
+        kind="tricky-clean",
+        behaviour="webshell",
+        verdict="clean",
+        family=None,
+        entry="/filemanager/login.php",
+        title="Lakeshore Rowing Club",
+        lang="en",
+        notes="A legitimate file manager's login page: it names upload, rename, chmod "
+        "and delete, but shows no system details, files or command form.",
+        tags=("filemanager",),
+    ),
+    _site(
+        "cafezinho",
+        184,
+        id="docs-listing-nginx",
+        host="downloads.tidy-helper.org",
+        kind="tricky-clean",
+        behaviour="dir-listing",
+        verdict="clean",
+        family=None,
+        entry="/pub/",
+        title="tidy-helper",
+        lang="en",
+        notes="An nginx autoindex of a software release (tar.gz and zip) and its manual.",
     ),
     _site(
         "megashared",
