@@ -221,8 +221,10 @@ def compare(
     diff.page_lang = next((page.lang for page in reference if page.lang), "") or language_of(
         ref_text
     )
-    diff.added_lang = language_of(diff.added_text)
     diff.spam = spam_hits(diff.added_text)
+    # The language of the spam itself: a link farm's anchor texts beside it say little.
+    spammy = [block for block in added if spam_hits(block)]
+    diff.added_lang = language_of(" ".join(spammy)) or language_of(diff.added_text)
     return diff
 
 

@@ -383,7 +383,7 @@ _SPAM = {
 _GARBAGE = (
     "<script>var _0x1a=['\\x63'];/*\x01*/</script>\x01\x00\x0b\x1b[0m"
     "<!-- \x00 --><p\x00 class=x>\x02</p><![CDATA[ x ]]><?php echo $k; ?>"
-    '<div id="\x07k"><b><i></b></i>'
+    '<div id="\x07k"><b><i></b></i><a href="http://[::1">\x00</a>'
 )
 
 
