@@ -1,7 +1,8 @@
 """SEO cloaking in a real crawl: clean pre-rendered shops stay clean, cloaked sites are caught.
 
-One ``tocsin crawl`` (Chromium, the cloaking fetches, the check worker) over the
-cloaking cases of the sandbox catalogue only (module fixture): the clean
+The catalogue's one ``tocsin crawl`` (Chromium, the cloaking fetches, the check
+worker, community rules on; shared with test_crawl_catalogue) read for the
+cloaking cases: the clean
 single-page-app shops that serve search engines a pre-rendered copy, in many
 languages and with ordinary shop words, and the cloaked sites (a link farm,
 foreign-language spam, shown to the bot's user agent or to search referrers
@@ -14,36 +15,23 @@ from typing import Any
 
 import httpx
 import pytest
-from crawl_support import Crawl, add_urls, run_cli, sandbox_config
+from crawl_support import Crawl
 from sqlalchemy import select
 
 from crawler.signatures.markup import extract
-from store.db import Database
 from store.evidence import EvidenceStore
 from store.models import Check, Evidence
 from tocsin.sandbox.catalogue import CATALOGUE
-from tocsin.urls import normalise_url
 
 CASES = [s for s in CATALOGUE if s.behaviour in ("fp-shop", "fp-cloak", "seo-cloaking")]
 CLEAN = [s for s in CASES if s.kind in ("clean", "tricky-clean")]
 CLOAKED = [s for s in CASES if s.kind == "compromised"]
 
 
-@pytest.fixture(scope="module")
-def cloaking_crawl(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Crawl:
-    folder = tmp_path_factory.mktemp("cloaking-crawl")
-    db_url = f"sqlite:///{folder / 'tocsin.db'}"
-    config = sandbox_config(sandbox, folder, db_url)
-    db = Database(db_url)
-    from store import migrate
-
-    migrate.upgrade(db)
-    urls = {site.id: sandbox.url(site.id) for site in CASES}
-    by_url = add_urls(db, urls.values())
-    ids = {sid: by_url[normalise_url(u)] for sid, u in urls.items()}
-    proc = run_cli(folder, config, "--now", "2026-03-02T10:00:00Z", "crawl", timeout=300)
-    return Crawl(db, config, folder, proc.returncode, proc.stdout, proc.stderr,
-                 {ids[s.id]: s for s in CASES}, ids, sandbox)  # fmt: skip
+@pytest.fixture
+def cloaking_crawl(catalogue_crawl: Crawl) -> Crawl:
+    """The catalogue's crawl (session-scoped: one Chromium run for both modules)."""
+    return catalogue_crawl
 
 
 def _check(crawl: Crawl, site_id: str) -> Check:
