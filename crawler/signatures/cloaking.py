@@ -214,7 +214,7 @@ def compare(
         diff.new_domains[domain] += 1
     added: list[str] = []
     for block in copy.blocks[:2000]:
-        if block in ref_blocks or (len(ref_text) < 400_000 and block in ref_text):
+        if block in ref_blocks or (len(ref_text) < 200_000 and block in ref_text):
             continue
         added.append(block)
     diff.added_text = " ".join(added)
@@ -228,10 +228,15 @@ def compare(
     return diff
 
 
+_NAMEISH = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]*://)?[\w-]+(?:\.[\w-]+)*\.[a-z][\w-]*[^\s\"'<>]*")
+
+
 def _excerpt(text: str, term: str, width: int = 80) -> str:
+    """A short quote of the spam around ``term``, with any name or URL in it defanged."""
     at = text.lower().find(term[:20])
     start = max(0, at - 15) if at >= 0 else 0
-    return " ".join(text[start : start + width].split())
+    quote = " ".join(text[start : start + width].split())
+    return _NAMEISH.sub(lambda m: defang(m.group(0)), quote)
 
 
 def seo_cloaking(facts: Facts) -> Iterator[Finding]:

@@ -285,3 +285,16 @@ def test_the_error_is_stored_and_the_url_retried(db_url: str, tmp_path: Path, mo
         assert row.verdict == "error" and "old-parser-check check failed" in row.error
         url = session.scalars(select(Url).where(Url.id == url_id)).one()
         assert url.verdict == "error" and url.next_check_at == T + config.crawl.error_retry_after
+
+
+def test_the_quoted_spam_has_its_names_defanged() -> None:
+    page = '<html lang="ja"><body><h1>歯科</h1><p>一般歯科・小児歯科・予防歯科。</p></body></html>'
+    spam = page.replace(
+        "</body>",
+        "<p>Buy Viagra at www.rx-discount-meds.net/order without prescription from the "
+        "online pharmacy, cheap Cialis for you</p></body>",
+    )
+    verdict = _verdict(_item(page, page, bot=spam))
+    line = verdict.evidence[0]
+    assert "English spam on a Japanese page" in line
+    assert "www[.]rx-discount-meds[.]net/order" in line and "rx-discount-meds.net" not in line
