@@ -262,12 +262,16 @@ def seo_cloaking(facts: Facts) -> Iterator[Finding]:
         diff = compare(reference, extract(markup, base), site, facts.domains.foreign)
         if not diff.cloaked:
             continue
-        yield _finding(facts, name, diff, compared_with="the page Chromium rendered" if dom else
-                       "the page as served (no rendered page)")  # fmt: skip
+        yield _finding(facts, name, diff, rendered=bool(dom))
         return
 
 
-def _finding(facts: Facts, name: str, diff: Difference, compared_with: str) -> Finding:
+def _finding(facts: Facts, name: str, diff: Difference, *, rendered: bool) -> Finding:
+    """Malicious against the rendered page; against the plain copy alone only suspicious
+    (a single-page app's pre-rendered copy differs from its empty shell by design)."""
+    compared_with = (
+        "the page Chromium rendered" if rendered else "the page as served (no rendered page)"
+    )
     who = "search engines (Googlebot)" if name == "bot" else "visitors coming from a search engine"
     url = facts.item.final_url or facts.item.url
     details: list[str] = []
@@ -289,8 +293,8 @@ def _finding(facts: Facts, name: str, diff: Difference, compared_with: str) -> F
     finding = Finding(
         "tocsin.seo-cloaking",
         "seo-cloaking",
-        "malicious",
-        0.9 if both else 0.85,
+        "malicious" if rendered else "suspicious",
+        (0.9 if both else 0.85) if rendered else 0.6,
         [f"{defang(url)} shows {who} a different page than {compared_with}: " + "; ".join(details)],
         cluster=[f"host:{top}"] if top else [f"cloaking:{facts.domains.site}"],
     )

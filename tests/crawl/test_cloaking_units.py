@@ -298,3 +298,15 @@ def test_the_quoted_spam_has_its_names_defanged() -> None:
     line = verdict.evidence[0]
     assert "English spam on a Japanese page" in line
     assert "www[.]rx-discount-meds[.]net/order" in line and "rx-discount-meds.net" not in line
+
+
+def test_without_a_rendered_page_a_difference_is_only_suspicious() -> None:
+    """The browser failed: the shell is all there is to compare with, which a clean
+    SPA's pre-rendered copy always differs from, so no notice rests on it."""
+    bot = SHOP.replace("</body>", f"{FARM}</body>")
+    item = _item(SHELL, "", bot=bot)
+    verdict = _verdict(item)
+    assert (verdict.value, verdict.family) == ("suspicious", "seo-cloaking")
+    assert "no rendered page" in verdict.evidence[0]
+    item.route, item.error = "error", "the page did not load"
+    assert _verdict(item).value == "error"
