@@ -95,3 +95,36 @@ def test_control_bytes_after_a_script_do_not_hide_the_spam(cloaking_crawl: Crawl
         x for x in _check(cloaking_crawl, "fp-cloak-ctrl").evidence_lines if "different" in x
     )
     assert "Russian spam on a Dutch page" in line and "\x00" not in line
+
+
+def _get(sandbox: Any, site_id: str, **headers: str) -> str:
+    site = sandbox.sites[site_id]
+    url = f"http://{site.ip}:{sandbox.http_port}/"
+    return httpx.get(url, headers={"Host": site.host, **headers}, timeout=10).text
+
+
+BOT = {"User-Agent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"}
+SEARCH = {"Referer": "https://www.google.com/search?q=site"}
+
+
+@pytest.mark.parametrize(
+    ("site_id", "host", "for_bot", "for_referer"),
+    [
+        ("fp-cloak-farm-ua", "seo-backlink-hub.net", True, False),
+        ("fp-cloak-referer-ja", "replica-watch-store.net", False, True),
+        ("fp-cloak-casino-id", "slot-gacor-jackpot.net", False, True),
+        ("fp-cloak-ctrl", "slot-gacor-jackpot.net", True, False),
+    ],
+)
+def test_the_spam_is_hidden_behind_the_user_agent_or_the_referer(
+    sandbox: Any, site_id: str, host: str, for_bot: bool, for_referer: bool
+) -> None:
+    assert host not in _get(sandbox, site_id)
+    assert (host in _get(sandbox, site_id, **BOT)) is for_bot
+    assert (host in _get(sandbox, site_id, **SEARCH)) is for_referer
+
+
+def test_a_clean_shop_serves_a_shell_to_browsers_and_its_page_to_googlebot(sandbox: Any) -> None:
+    shell, bot = _get(sandbox, "fp-shop-de"), _get(sandbox, "fp-shop-de", **BOT)
+    assert 'id="app"' in shell and "Rabatt" not in extract(shell).text
+    assert "Rabatt" in extract(bot).text and "/item/0/" in bot
