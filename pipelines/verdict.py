@@ -20,3 +20,5 @@ def judge(engine: Engine, item: CheckItem) -> None:
     item.iocs = verdict.iocs
     item.evidence_lines = verdict.evidence
     item.meta["cluster"] = verdict.cluster
+    if verdict.error and not item.error:
+        item.error = verdict.error

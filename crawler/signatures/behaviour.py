@@ -9,10 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import difflib
 import json
 import re
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +22,10 @@ from lxml import html as lxml_html
 from crawler.browser import exfil
 from crawler.browser.recorder import MARKERS
 from crawler.items import CheckItem
+from crawler.signatures import cloaking
 from crawler.signatures.domains import Domains, host_of, path_of, registered_domain
 from crawler.signatures.knownbad import KnownBad
+from crawler.signatures.markup import extract as markup_text
 from crawler.signatures.verdict import Finding
 from tocsin.urls import defang
 
@@ -69,14 +69,6 @@ BRANDS: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
         Path(__file__).with_name("brands.json").read_text(encoding="utf-8")
     ).items()
 }
-SPAM_TERMS = (
-    "viagra", "cialis", "levitra", "pharmacy", "casino", "poker", "slot", "betting",
-    "payday loan", "replica", "cheap", "outlet", "discount", "louis vuitton", "rolex",
-    "gucci", "chanel", "hermes", "prada", "essay writing", "porn", "escort", "crypto giveaway",
-    "スーパーコピー", "コピー", "激安", "ブランド", "通販", "偽物", "ルイヴィトン", "エルメス",
-    "シャネル", "グッチ", "ロレックス", "財布", "バッグ", "時計", "腕時計", "カジノ", "販売",
-    "新作", "人気", "格安", "送料無料",
-)  # fmt: skip
 
 
 @dataclass
@@ -640,28 +632,7 @@ def cryptominer(facts: Facts) -> Iterator[Finding]:
 
 
 def _text_of(markup: str) -> str:
-    if not markup.strip():
-        return ""
-    try:
-        doc = lxml_html.fromstring(markup)
-    except (ValueError, lxml_html.etree.ParserError):
-        return markup
-    for bad in doc.xpath("//script|//style|//noscript"):
-        bad.drop_tree()
-    return " ".join(doc.text_content().split())
-
-
-def _links_of(markup: str, base: str) -> list[str]:
-    try:
-        doc = lxml_html.fromstring(markup)
-    except (ValueError, lxml_html.etree.ParserError):
-        return []
-    return [urljoin(base, href) for href in doc.xpath("//a/@href")[:1000]]
-
-
-def _spam(text: str) -> Counter[str]:
-    low = text.lower()
-    return Counter({term: low.count(term) for term in SPAM_TERMS if term in low})
+    return markup_text(markup).text
 
 
 def _excerpt(text: str, match: re.Match[str] | None = None, width: int = 100) -> str:
@@ -672,56 +643,8 @@ def _excerpt(text: str, match: re.Match[str] | None = None, width: int = 100) ->
 
 
 def seo_cloaking(facts: Facts) -> Iterator[Finding]:
-    plain = facts.item.served_html or ""
-    if not plain or not facts.item.variants:
-        return
-    base = facts.item.final_url or facts.item.url
-    plain_text = _text_of(plain)
-    plain_spam = _spam(plain_text)
-    plain_links = {host_of(u) for u in _links_of(plain, base)}
-    for name, variant in facts.item.variants.items():
-        markup = variant.get("html") or ""
-        if not markup or variant.get("status") not in (200, 203):
-            continue
-        text = _text_of(markup)
-        similarity = difflib.SequenceMatcher(None, plain_text[:4000], text[:4000]).quick_ratio()
-        if similarity > 0.85:
-            continue
-        spam = _spam(text) - plain_spam
-        new_hosts = Counter(
-            host_of(u)
-            for u in _links_of(markup, base)
-            if facts.domains.foreign_url(u) and host_of(u) not in plain_links
-        )
-        if sum(spam.values()) < 3 and sum(new_hosts.values()) < 5:
-            continue
-        who = (
-            "search engines (Googlebot)"
-            if name == "bot"
-            else "visitors coming from a search engine"
-        )
-        terms = ", ".join(t for t, _ in spam.most_common(5))
-        top = new_hosts.most_common(1)[0][0] if new_hosts else ""
-        line = f"{facts.where()} shows {who} a different page than a plain visitor"
-        details = []
-        if terms:
-            details.append(f"spam terms: {terms}")
-        if top:
-            details.append(f"{sum(new_hosts.values())} links to {defang(top)}")
-        finding = Finding(
-            "tocsin.seo-cloaking",
-            "seo-cloaking",
-            "malicious" if (sum(spam.values()) >= 3 or len(new_hosts) >= 1) else "suspicious",
-            0.85,
-            [line + (f" ({'; '.join(details)})" if details else "")],
-            cluster=[f"host:{registered_domain(top)}"]
-            if top
-            else [f"cloaking:{facts.domains.site}"],
-        )
-        if top:
-            finding.add_ioc("domains", top)
-        yield finding
-        return
+    """The bot or search-referrer copy against the rendered page (see :mod:`.cloaking`)."""
+    yield from cloaking.seo_cloaking(facts)
 
 
 def malware_download(facts: Facts) -> Iterator[Finding]:

@@ -379,6 +379,11 @@ ATTACKER_HOSTS = {
     "miner": ("webminer-pool.net", 20),  # miner script
     "pool": ("ws1.webminer-pool.net", 21),  # mining pool WebSocket
     "spam": ("cheap-brand-outlet.net", 22),  # SEO spam target shop
+    "spam-pharma": ("rx-discount-meds.net", 50),  # cloaking: pharma spam target
+    "spam-casino": ("slot-gacor-jackpot.net", 51),  # cloaking: casino spam target
+    "spam-replica": ("replica-watch-store.net", 52),  # cloaking: counterfeit-brand target
+    "spam-farm": ("seo-backlink-hub.net", 53),  # cloaking: link farm
+    "spam-loans": ("quick-payday-cash.net", 54),  # cloaking: link farm
 }
 # A bare attacker IP that serves Mirai/Mozi-style binaries (URLhaus has many such URLs).
 ATTACKER_BARE_IP = 5
@@ -1214,6 +1219,285 @@ CATALOGUE: tuple[SiteSpec, ...] = (
         title="Copperfield Bistro",
         notes="json2.js's eval('(' + text + ')') fallback and a template compiler "
         "built on new Function, first-party, plus lodash from cdnjs.",
+    ),
+    # ------------------------------------------- tricky clean: cloaking false positives
+    # (issue 11, point 6; pages in pages_fp.py). The Googlebot copy differs from the
+    # plain fetch (an empty SPA shell) but not from the page Chromium renders.
+    _site(
+        "hanami",
+        200,
+        id="fp-shop-ja",
+        host="www.hinoki-zakka.jp",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="ひのき雑貨店",
+        lang="ja",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). Shop words: 激安, ブランド, 通販, "
+        "送料無料, 新作, 人気, アウトレット.",
+    ),
+    _site(
+        "hanami",
+        201,
+        id="fp-shop-ja-partners",
+        host="www.kimono-hana.jp",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="着物レンタル はな",
+        lang="ja",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). The bot copy adds a few "
+        "links to carriers and payment services.",
+        tags=("partners",),
+    ),
+    _site(
+        "deichnet",
+        200,
+        id="fp-shop-de",
+        host="www.kaffee-outlet.de",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="Kaffeerösterei Outlet",
+        lang="de",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). Outlet, Sale, günstig, "
+        "Rabatt, Marken, and a 'Cheap & Cheerful' set.",
+    ),
+    _site(
+        "deichnet",
+        201,
+        id="fp-shop-de-switcher",
+        host="www.kirschgarten-tee.de",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="Kirschgarten Tee",
+        lang="de",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). The bot copy has a language"
+        " switcher: ten sister domains (.fr, .jp, .cn, .kr...) labelled in their "
+        "languages.",
+        tags=("switcher",),
+    ),
+    _site(
+        "polderhost",
+        200,
+        id="fp-shop-fr",
+        host="www.fromagerie-dupont.fr",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="Fromagerie Dupont",
+        lang="fr",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). Soldes, promo, pas cher, "
+        "marques, discount.",
+    ),
+    _site(
+        "polderhost",
+        201,
+        id="fp-shop-ru",
+        host="www.matryoshkin-dom.ru",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="Матрёшкин дом",
+        lang="ru",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). Скидки, распродажа, "
+        "дешёвые, бренды.",
+    ),
+    _site(
+        "sandflare",
+        200,
+        id="fp-shop-es",
+        host="www.zapateria-solano.es",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="Zapatería Solano",
+        lang="es",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). Rebajas, outlet de marcas, "
+        "barato, descuento.",
+    ),
+    _site(
+        "cafezinho",
+        200,
+        id="fp-shop-pt",
+        host="www.sapataria-bela.com.br",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="Sapataria Bela",
+        lang="pt",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). Promoção, outlet, barato, "
+        "desconto, marcas.",
+    ),
+    _site(
+        "oakridge",
+        200,
+        id="fp-shop-zh",
+        host="www.chaye-xiaopu.cn",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="茶叶小铺",
+        lang="zh",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). 品牌, 特价, 折扣, 包邮, 优惠.",
+    ),
+    _site(
+        "oakridge",
+        201,
+        id="fp-shop-ko",
+        host="www.hanbok-market.kr",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="한복 마켓",
+        lang="ko",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). "
+        "브랜드, 할인, 세일, 최저가, 무료배송.",
+    ),
+    _site(
+        "oakridge",
+        202,
+        id="fp-shop-replica-models",
+        host="www.scale-replica-models.com",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="Scale Replica Models",
+        lang="en",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). Replica model cars, cheap, "
+        "sale, discount, outlet, brand; the bot copy adds a few internal links.",
+        tags=("extra-internal",),
+    ),
+    _site(
+        "oakridge",
+        203,
+        id="fp-shop-straps",
+        host="www.strapworks-outlet.com",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="Strapworks Outlet",
+        lang="en",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). Watch straps that fit Rolex"
+        " and Omega, and the words 'not a replica shop' next to them.",
+    ),
+    _site(
+        "oakridge",
+        204,
+        id="fp-shop-hardware",
+        host="www.harbor-hardware.com",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="Harbor Hardware",
+        lang="en",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). The bot copy adds a "
+        "300-link sitemap and 40 links to its own help subdomain.",
+        tags=("many-links",),
+    ),
+    # Cloaking that must still be caught (the same pages_fp.py).
+    _site(
+        "oakridge",
+        214,
+        id="fp-cloak-farm-ua",
+        host="www.lakeside-pottery.com",
+        kind="compromised",
+        behaviour="fp-cloak",
+        verdict="malicious",
+        family="seo-cloaking",
+        title="Lakeside Pottery",
+        lang="en",
+        notes="Googlebot's user agent gets the page plus a hidden link farm: 24 links over six "
+        "spam domains.",
+        tags=("ua", "farm"),
+    ),
+    _site(
+        "deichnet",
+        214,
+        id="fp-cloak-referer-ja",
+        host="www.baeckerei-krume.de",
+        kind="compromised",
+        behaviour="fp-cloak",
+        verdict="malicious",
+        family="seo-cloaking",
+        title="Bäckerei Krume",
+        lang="de",
+        notes="A search-engine Referer gets Japanese counterfeit-brand spam with three links; "
+        "the user agent alone gets the bakery.",
+        tags=("referer", "spam:replica-ja"),
+    ),
+    _site(
+        "polderhost",
+        214,
+        id="fp-cloak-ctrl",
+        host="www.fietsenmaker-jansen.nl",
+        kind="compromised",
+        behaviour="fp-cloak",
+        verdict="malicious",
+        family="seo-cloaking",
+        title="Fietsenmaker Jansen",
+        lang="nl",
+        notes="Googlebot gets control bytes, a NUL and odd markup right after a <script>, then "
+        "Russian casino spam and a link farm.",
+        tags=("ua", "ctrl", "farm", "spam:casino-ru"),
+    ),
+    _site(
+        "hanami",
+        214,
+        id="fp-cloak-pharma-en",
+        host="www.hoshino-shika.jp",
+        kind="compromised",
+        behaviour="fp-cloak",
+        verdict="malicious",
+        family="seo-cloaking",
+        title="ほしの歯科",
+        lang="ja",
+        notes="Googlebot gets English pharma spam with three links on a Japanese dental page.",
+        tags=("ua", "spam:pharma-en"),
+    ),
+    _site(
+        "cafezinho",
+        214,
+        id="fp-cloak-casino-id",
+        host="www.padaria-aurora.com.br",
+        kind="compromised",
+        behaviour="fp-cloak",
+        verdict="malicious",
+        family="seo-cloaking",
+        title="Padaria Aurora",
+        lang="pt",
+        notes="A search-engine Referer gets Indonesian slot spam with three links on a "
+        "Brazilian bakery's page.",
+        tags=("referer", "spam:casino-id"),
+    ),
+    _site(
+        "hanami",
+        215,
+        id="fp-cloak-spa-shop",
+        host="www.momiji-zakka.jp",
+        kind="compromised",
+        behaviour="fp-cloak",
+        verdict="malicious",
+        family="seo-cloaking",
+        title="もみじ雑貨",
+        lang="ja",
+        notes="An SPA shop whose pre-rendered copy for Googlebot also carries Chinese "
+        "counterfeit-brand spam and a link farm.",
+        tags=("ua", "farm", "spam:replica-zh", "shop:fp-shop-ja"),
     ),
     # ---------------------------------------------------------------- plain clean
     _site(
