@@ -1189,5 +1189,7 @@ async def scale_payload(env: Env) -> Result:
 
 
 # Exfiltration channels, kit listings, bot phishing and webshells live in their own module.
-from tocsin.sandbox import pages_exfil  # noqa: E402, F401
-from tocsin.sandbox import pages_fp  # noqa: E402, F401  (registers its behaviours)
+from tocsin.sandbox import (
+    pages_exfil,  # noqa: F401
+    pages_fp,  # noqa: F401  (registers its behaviours)
+)
