@@ -60,9 +60,10 @@ def _finalize(value: Any) -> Any:
 def _block(eval_ctx: jinja2.nodes.EvalContext, value: Any) -> Any:
     """A multi-line block that a macro of a text template built from values already
     finalised (finalize would otherwise fold it onto one line). In an autoescaped
-    (HTML) template it escapes like anything else."""
+    (HTML) template it escapes the whole text, even when it comes marked safe: a macro
+    of a text template called from HTML returns Markup of unescaped values."""
     if eval_ctx.autoescape:
-        return escape(value)
+        return escape(str.__str__(value))
     return Markup(str(value))  # noqa: S704 - text/plain, parts already passed one_line
 
 
