@@ -15,9 +15,9 @@ from a page can add a line, forge a header or hide behind a bidi override.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-import unicodedata
 from functools import cache
 from pathlib import Path
 from typing import Any

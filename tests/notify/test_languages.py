@@ -31,8 +31,7 @@ ALL_FAMILIES = (*FAMILIES, "webshell", "some-new-family")
 # provider, ticket, browser, download, update, website, plugin, password...) are left out,
 # and so are words that are also words elsewhere ("die", "is", "we", "to", "will", "real",
 # "report", "sites", "message", "national").
-STOP = frozenset(
-    """
+_STOP = """
     the and with from this that these those your our you they them their there here what
     where when which who how would could should have has been were are not also only each
     every any some again after before below above about into onto than then please hello
@@ -44,16 +43,15 @@ STOP = frozenset(
     networks constituency sponsor registrant complaint persists informed grateful reach
     listed separately forward customer customers delivery origin pass expired relied
     automatically submit hosted behind hidden
-    """.split()
-)
+"""
+STOP = frozenset(_STOP.split())
 # The Latin-script words a notice in a non-Latin script may contain: acronyms, file and
 # folder names from the clean-up advice, and the technical names CSIRTs leave untranslated.
-TECHNICAL = frozenset(
-    """
+_TECHNICAL = """
     ip as csv x arf v json cdn cms seo iframe cron ftp ssh php htaccess index functions wp
     content uploads security txt re utc csirt webshell web pg
-    """.split()
-)
+"""
+TECHNICAL = frozenset(_TECHNICAL.split())
 WORD = re.compile(r"[^\W\d_]+")
 
 
