@@ -92,6 +92,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # installed files: no stat() of four templates per notice
     )
     env.filters["defang"] = defang
     env.filters["defang_host"] = defang_host
