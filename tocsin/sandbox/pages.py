@@ -1188,8 +1188,5 @@ async def scale_payload(env: Env) -> Result:
     return Reply(payloads.payload_bytes(kind, variant), content_type=content_type)
 
 
-# Exfiltration channels, kit listings, bot phishing and webshells live in their own module.
-from tocsin.sandbox import (
-    pages_exfil,  # noqa: F401
-    pages_fp,  # noqa: F401  (registers its behaviours)
-)
+# Behaviours kept in their own modules register themselves on import.
+from tocsin.sandbox import pages_exfil, pages_fp  # noqa: E402, F401
