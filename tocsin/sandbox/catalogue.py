@@ -69,6 +69,9 @@ class Provider:
     rdap_style: str  # arin | ripe | apnic | lacnic: where the abuse entity sits
     kind: str = "hosting"  # hosting | shared-hosting | cdn | bulletproof | third-party
     tech_email: str = ""
+    # Where RDAP puts the abuse desk when the network has none of its own (sandbox/rdap_contacts.py):
+    # "" (its own) | up | parent-handle | org | chain2 | parent-down
+    abuse_via: str = ""
 
     @property
     def network(self) -> ipaddress.IPv4Network:
@@ -268,6 +271,73 @@ PROVIDERS: dict[str, Provider] = {
         ),
     )
 }
+
+# Issue 11 (contacts): sub-allocated networks whose abuse desk sits on a parent network or
+# on the holder's org (tocsin/sandbox/rdap_contacts.py serves them), and CDNs recognised only
+# by their ASN (the sandbox's providers file) or only by their AS name.
+def _sublet(n: int, pid: str, name: str, via: str, country: str = "GB") -> Provider:
+    short = pid.upper()
+    return Provider(
+        id=pid,
+        name=name,
+        asn=64480 + (n - 40),
+        as_name=f"{short}-AS {name}, {country}",
+        cidr=f"127.10.{n}.0/24",
+        country=country,
+        abuse_email=f"abuse@{pid}-upstream.net",  # where the walk must end: parent or org
+        abuse_phone=f"+44-20-5555-01{n}",
+        net_name=f"{short}-CUSTOMER-{n}",
+        address=f"{n} Carrier Lane\nLondon\nEC1A 1AA\nUnited Kingdom",
+        rdap="rir",
+        rdap_style="ripe",
+        abuse_via=via,
+    )
+
+
+PROVIDERS.update(
+    {
+        p.id: p
+        for p in (
+            _sublet(40, "brightline", "Brightline Web Services Ltd", "up"),
+            _sublet(42, "fjordlink", "Fjordlink Hosting AS", "parent-handle", "NO"),
+            _sublet(44, "meridian", "Meridian Colocation Ltd", "org"),
+            _sublet(46, "tidewater", "Tidewater Servers Ltd", "parent-down"),
+            _sublet(48, "cobblestone", "Cobblestone Hosting Ltd", "chain2"),
+            Provider(
+                id="kestrel",
+                name="Kestrel Networks AB",
+                asn=64489,
+                as_name="KESTREL-AS Kestrel Networks AB, SE",
+                cidr="127.10.41.0/24",
+                country="SE",
+                abuse_email="abuse@kestrel-networks.se",
+                abuse_phone="+46-8-5555-0141",
+                net_name="KESTREL-EDGE-POP",
+                address="Sveavagen 1\n111 57 Stockholm\nSweden",
+                rdap="rir",
+                rdap_style="ripe",
+                kind="cdn",  # known as a CDN by its ASN only (the sandbox's providers file)
+            ),
+            Provider(
+                id="nimbusedge",
+                name="Nimbus Edge Networks Ltd",
+                asn=64490,
+                as_name="NIMBUSEDGE-CDN Nimbus Edge Networks Ltd, IE",
+                cidr="127.10.43.0/24",
+                country="IE",
+                abuse_email="abuse@nimbus-edge.ie",
+                abuse_phone="+353-1-555-0143",
+                net_name="NIMBUS-EDGE-1",
+                address="1 Docklands Quay\nDublin 1\nIreland",
+                rdap="rir",
+                rdap_style="arin",
+                kind="cdn",  # known as a CDN by its AS name only ("CDN" in it)
+            ),
+        )
+    }
+)
+# The CDN the sandbox's providers file (enrich.providers_file) lists by ASN alone.
+CDN_BY_ASN = {"Kestrel Edge": [64489]}
 
 # Where an IP network's RDAP lives; the registries of the TLDs are below.
 TLD_REGISTRY_SERVER = {
