@@ -272,6 +272,7 @@ PROVIDERS: dict[str, Provider] = {
     )
 }
 
+
 # Issue 11 (contacts): sub-allocated networks whose abuse desk sits on a parent network or
 # on the holder's org (tocsin/sandbox/rdap_contacts.py serves them), and CDNs recognised only
 # by their ASN (the sandbox's providers file) or only by their AS name.

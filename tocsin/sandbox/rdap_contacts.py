@@ -71,7 +71,12 @@ def _network(
     parents = _parents(p)
     via = p.abuse_via
     links: list[dict[str, Any]] = [
-        {"rel": "self", "type": RDAP_TYPE, "href": f"{base_url}ip/{net}", "value": f"{base_url}ip/{net}"}
+        {
+            "rel": "self",
+            "type": RDAP_TYPE,
+            "href": f"{base_url}ip/{net}",
+            "value": f"{base_url}ip/{net}",
+        }
     ]
     obj: dict[str, Any] = {
         "rdapConformance": ["rdap_level_0", "cidr0"],
