@@ -2,7 +2,8 @@
 
 The patterns are data (``enrich/data/providers.json``, extended with
 ``enrich.providers_file``), matched against the origin ASN (``asn``: a list of
-numbers), the AS name, the RDAP holder and network name, and the CNAME chain. Both facts change what a notice must say:
+numbers), the AS name, the RDAP holder and network name, and the CNAME chain.
+Both facts change what a notice must say:
 a CDN's abuse desk can forward a report but cannot clean the origin, and a
 shared-hosting provider must act on one customer account, not on the address.
 """

@@ -168,9 +168,11 @@ class ParentWalk:
                     if handle not in self.orgs:
                         self.orgs.append(handle)
                 if parent.abuse_email:
-                    return self._found(parent.abuse_email, parent.abuse_phone, parent.abuse_name,
-                                       f"parent network {parent.handle or parent.name}"
-                                       + (f" {parent.cidrs[0]}" if parent.cidrs else ""))  # fmt: skip
+                    where = f"parent network {parent.handle or parent.name}"
+                    where += f" {parent.cidrs[0]}" if parent.cidrs else ""
+                    return self._found(
+                        parent.abuse_email, parent.abuse_phone, parent.abuse_name, where
+                    )
                 cidrs = parent.cidrs
             for handle in self.orgs:
                 answer = await self._ask(urljoin(_base(self.url), f"entity/{quote(handle)}"))
@@ -193,8 +195,9 @@ class ParentWalk:
 
 def _org_abuse(raw: dict[str, Any]) -> tuple[str, str, str] | None:
     """The abuse desk of an org entity: a nested ``abuse`` entity, else its own abuse box."""
-    from enrich.rdap import _best_abuse, _clean, _email_of, _entities_from_raw
     from whoisit.parser import parse_vcard
+
+    from enrich.rdap import _best_abuse, _clean, _email_of, _entities_from_raw
 
     abuse = _best_abuse(_entities_from_raw(raw).get("abuse", []))
     if abuse is None:

@@ -69,7 +69,7 @@ class Provider:
     rdap_style: str  # arin | ripe | apnic | lacnic: where the abuse entity sits
     kind: str = "hosting"  # hosting | shared-hosting | cdn | bulletproof | third-party
     tech_email: str = ""
-    # Where RDAP puts the abuse desk when the network has none of its own (sandbox/rdap_contacts.py):
+    # Where RDAP puts the abuse desk when the network has none (sandbox/rdap_contacts.py):
     # "" (its own) | up | parent-handle | org | chain2 | parent-down
     abuse_via: str = ""
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tocsin.sandbox import rdap_contacts
 from tocsin.sandbox.catalogue import (
     PROVIDERS,
     REGISTRARS,
@@ -36,7 +37,6 @@ from tocsin.sandbox.catalogue import (
     Provider,
     Registrar,
 )
-from tocsin.sandbox import rdap_contacts
 from tocsin.sandbox.web import free_port
 
 ADDRESSES = {
