@@ -607,7 +607,7 @@ class Enricher:
         if fact.network_errors:
             gaps.append("rdap:ip")
         hosting_gap = self._hosting_gap(site, fact, networks, errors)
-        if hosting_gap and hosting_gap["retrying"]:
+        if hosting_gap:  # shown while it lasts; retried enrich.hosting_retries times
             gaps.append("hosting-contact")
         registrar = fact.registrar if isinstance(fact.registrar, RegistrarInfo) else None
         if registrar and not registrar.abuse_email:
@@ -705,7 +705,7 @@ class Enricher:
         site.enrich_attempts = (site.enrich_attempts or 0) + 1
         site.enrich_gaps = sorted(set(gaps))
         site.enriched_at = self.now
-        if gaps:
+        if [g for g in gaps if g != "hosting-contact" or (hosting_gap or {}).get("retrying")]:
             site.enrich_state = "partial"
             wait = min(
                 self.config.enrich.retry_after * (2 ** min(site.enrich_attempts - 1, 8)),
@@ -718,7 +718,7 @@ class Enricher:
             site.enrich_state = "done"
             site.enrich_attempts = 0
             site.next_enrich_at = self.now + self.config.enrich.refresh_after
-            site.enrich_error = None
+            site.enrich_error = "; ".join(errors)[:2000] or None  # a hosting gap left standing
 
         context = SiteContext(
             host=site.host,
