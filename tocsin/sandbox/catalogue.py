@@ -116,7 +116,8 @@ class SiteSpec:
     family: str | None = None
     entry: str = "/"
     scheme: str = "http"
-    security_txt: str = "none"  # valid | legacy (only /security.txt) | expired | none
+    # valid | legacy (only /security.txt) | expired | web-form | web-form+mail | none
+    security_txt: str = "none"
     title: str = ""
     lang: str = "en"
     notes: str = ""
@@ -1039,6 +1040,143 @@ CATALOGUE: tuple[SiteSpec, ...] = (
         title="Kaasmakerij Vos",
         lang="nl",
         notes="A clean site on the network whose RDAP server is down.",
+    ),
+    # ---------------------------------------------------------------- issue 11: contacts
+    # Sub-allocated networks whose abuse desk is on a parent or the holder's org
+    # (sandbox/rdap_contacts.py), security.txt web forms and an expired file, and
+    # sites behind CDNs known only by ASN or AS name, revealing the origin or not.
+    _site(
+        "brightline",
+        220,
+        id="contacts-parent-up",
+        host="www.harbourview-dental.com",
+        kind="compromised",
+        behaviour="known-bad-host",
+        verdict="malicious",
+        family="known-bad-host",
+        security_txt="web-form",
+        title="Harbourview Dental",
+        notes="Its /24 has no abuse entity; the up link names the parent /23 that has one. "
+        "security.txt lists only a web form: kept and shown, nobody mailed from it.",
+    ),
+    _site(
+        "fjordlink",
+        221,
+        id="contacts-parent-handle",
+        host="www.fjellstua-cabins.com",
+        kind="compromised",
+        behaviour="hidden-iframe",
+        verdict="malicious",
+        family="hidden-iframe",
+        security_txt="web-form+mail",
+        title="Fjellstua Cabins",
+        notes="No abuse entity and no up link: only parentHandle leads to the parent /23. "
+        "security.txt has a web form and a mailbox: the mailbox is written to.",
+    ),
+    _site(
+        "meridian",
+        222,
+        id="contacts-org",
+        host="www.meridian-yoga-studio.com",
+        kind="compromised",
+        behaviour="cryptominer",
+        verdict="malicious",
+        family="cryptominer",
+        security_txt="expired",
+        title="Meridian Yoga Studio",
+        notes="Neither the network nor its parent has an abuse desk; the holder's org entity "
+        "does. Its security.txt has expired: the mailbox is still used, flagged.",
+    ),
+    _site(
+        "cobblestone",
+        223,
+        id="contacts-parent-chain",
+        host="www.cobblestone-cycles.com",
+        kind="compromised",
+        behaviour="hidden-iframe",
+        verdict="malicious",
+        family="hidden-iframe",
+        title="Cobblestone Cycles",
+        notes="The abuse desk is two levels up: /24 -> /23 (none) -> /22.",
+    ),
+    _site(
+        "tidewater",
+        224,
+        id="contacts-parent-down",
+        host="www.tidewater-kayaks.com",
+        kind="compromised",
+        behaviour="known-bad-host",
+        verdict="malicious",
+        family="known-bad-host",
+        title="Tidewater Kayaks",
+        notes="The up link points at the RDAP server that is down: a hosting-contact gap, "
+        "retried, and filled once the server is up.",
+    ),
+    _site(
+        "kestrel",
+        225,
+        id="cdn-asn-no-origin",
+        host="www.kestrel-ceramics.com",
+        kind="compromised",
+        behaviour="cdn-origin",
+        verdict="malicious",
+        family="injected-script",
+        title="Kestrel Ceramics",
+        notes="Behind a CDN known only by its ASN; nothing reveals the origin.",
+        tags=("origin:none", "attack:loader"),
+    ),
+    _site(
+        "kestrel",
+        226,
+        id="cdn-asn-origin-header",
+        host="www.linden-tea-house.com",
+        kind="compromised",
+        behaviour="cdn-origin",
+        verdict="malicious",
+        family="hidden-iframe",
+        title="Linden Tea House",
+        notes="Behind the ASN-only CDN; an X-Origin-Server header names the origin address.",
+        tags=("origin:header", "attack:iframe"),
+    ),
+    _site(
+        "nimbusedge",
+        227,
+        id="cdn-asname-origin-asset",
+        host="www.saltmarsh-gallery.com",
+        kind="compromised",
+        behaviour="cdn-origin",
+        verdict="malicious",
+        family="injected-script",
+        title="Saltmarsh Gallery",
+        notes="Behind a CDN known only by its AS name; an image still loads from the origin "
+        "address (http://<origin-ip>/wp-content/uploads/...).",
+        tags=("origin:asset", "attack:loader"),
+    ),
+    _site(
+        "nimbusedge",
+        228,
+        id="cdn-asname-origin-link",
+        host="www.quarry-lane-books.com",
+        kind="compromised",
+        behaviour="cdn-origin",
+        verdict="malicious",
+        family="known-bad-host",
+        title="Quarry Lane Books",
+        notes="Behind the AS-name CDN; a link to origin.quarry-lane-books.com names the origin.",
+        tags=("origin:link", "attack:knownbad"),
+    ),
+    _site(
+        "nimbusedge",
+        229,
+        id="clean-cdn-origin-asset",
+        host="www.wren-and-fern.com",
+        kind="clean",
+        behaviour="cdn-origin",
+        verdict="clean",
+        title="Wren and Fern",
+        notes="A clean site behind the AS-name CDN whose page shows its origin address: "
+        "an origin hint is no sign of compromise.",
+        tags=("origin:asset",),
     ),
     # ---------------------------------------------------------------- offline
     SiteSpec(

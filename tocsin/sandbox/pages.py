@@ -1141,6 +1141,8 @@ async def third_party_fonts(env: Env) -> Result:
 
 def security_txt(env: Env, state: str) -> Reply | None:
     """RFC 9116 files: valid (.well-known), legacy (/security.txt only) or expired."""
+    if state in pages_contacts.STATES:  # web forms (issue 11)
+        return pages_contacts.security_txt(env, state)
     path = env.path
     if state == "legacy" and path != "/security.txt":
         return None
@@ -1186,3 +1188,6 @@ async def scale_payload(env: Env) -> Result:
     kind, content_type = env.site.tags[2], env.site.tags[3]
     variant = int(env.site.id.split("-")[1])
     return Reply(payloads.payload_bytes(kind, variant), content_type=content_type)
+
+
+from tocsin.sandbox import pages_contacts  # noqa: E402  (registers its behaviours)
