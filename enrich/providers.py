@@ -86,7 +86,7 @@ class ProviderPatterns:
         cnames = [c for c in cnames if c]
         for pattern in patterns:
             if asn is not None and asn in pattern.asns:
-                return Match(pattern.name, f"AS{asn}")
+                return Match(pattern.name, f"AS{asn}" + (f" ({as_name})" if as_name else ""))
             if pattern.as_name and as_name and pattern.as_name.search(as_name):
                 return Match(pattern.name, f"AS name {as_name}")
             for org in orgs:
