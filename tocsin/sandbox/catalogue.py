@@ -8,8 +8,8 @@ attacks (Balada/NDSW-style injected loaders, SocGholish overlays, Magecart
 skimmers, CoinHive miners, the Japanese keyword hack...), never on a
 detector. Every payload is synthetic and harmless.
 
-Address plan: each provider owns ``127.10.N.0/24`` and a private-use ASN
-(64496-64511); RDAP servers live on ``127.53.0.x``, SMTP on ``127.25.0.x``,
+Address plan: each provider owns ``127.10.N.0/24`` and an ASN from 64496-64511
+(issue 11's sub-allocated networks and CDNs: ``127.10.40-49.0/24``, 64480-64495); RDAP servers live on ``127.53.0.x``, SMTP on ``127.25.0.x``,
 and a canary on ``127.0.0.1`` that no fetch should ever reach.
 """
 
@@ -427,6 +427,11 @@ CSIRTS = (
     ("US", "report@us-cert-sandbox.org", "en"),
     ("BR", "incidentes@cert-br-sandbox.org.br", "pt"),
     ("SC", "incident@sc-cirt-sandbox.net", "en"),
+    # issue 11's providers (contacts)
+    ("GB", "incident@ncsc-gb-sandbox.org.uk", "en"),
+    ("NO", "cert@norcert-sandbox.no", "en"),
+    ("SE", "cert@cert-se-sandbox.se", "en"),
+    ("IE", "incident@csirt-ie-sandbox.ie", "en"),
 )
 
 # --------------------------------------------------------------------------- infrastructure
