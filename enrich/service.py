@@ -745,15 +745,18 @@ class Enricher:
     ) -> dict[str, Any] | None:
         """A network answered but no abuse desk was found (on it, its parents or its org):
         a gap to show and to retry ``enrich.hosting_retries`` times, never a silent skip."""
-        if not networks or any(n.abuse_email for n in networks):
-            return None
+        if fact.network_errors or not fact.ips or any(n.abuse_email for n in networks):
+            return None  # an RDAP failure is its own gap (rdap:ip)
         failed = [n for n in networks if n.abuse_gap]
-        reason = (
-            f"the parent or org of {failed[0].handle or failed[0].name} could not be asked: "
-            f"{failed[0].abuse_gap}"
-            if failed
-            else "no abuse contact on the network, its parents or its org"
-        )
+        if failed:
+            reason = (
+                f"the parent or org of {failed[0].handle or failed[0].name} could not be "
+                f"asked: {failed[0].abuse_gap}"
+            )
+        elif networks:
+            reason = "no abuse contact on the network, its parents or its org"
+        else:
+            reason = "no RDAP network answers for " + ", ".join(fact.ips[:3])
         before = ((site.meta or {}).get("enrich") or {}).get("hosting_gap") or {}
         attempts = int(before.get("attempts") or 0) + 1
         errors.append(f"hosting contact: {reason}")
