@@ -9,8 +9,9 @@ skimmers, CoinHive miners, the Japanese keyword hack...), never on a
 detector. Every payload is synthetic and harmless.
 
 Address plan: each provider owns ``127.10.N.0/24`` and an ASN from 64496-64511
-(issue 11's sub-allocated networks and CDNs: ``127.10.40-49.0/24``, 64480-64495); RDAP servers live on ``127.53.0.x``, SMTP on ``127.25.0.x``,
-and a canary on ``127.0.0.1`` that no fetch should ever reach.
+(issue 11's sub-allocated networks and CDNs: ``127.10.40-49.0/24``, 64480-64495);
+RDAP servers live on ``127.53.0.x``, SMTP on ``127.25.0.x``, and a canary on
+``127.0.0.1`` that no fetch should ever reach.
 """
 
 from __future__ import annotations
