@@ -31,7 +31,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from notifier import mail, render, tokens, xarf_reports
-from notifier.context import IncidentView, load_incidents
+from notifier.context import IncidentView, contact_hints, load_incidents
 from notifier.due import DueItem, due_items
 from notifier.safety import (
     csv_cell,
@@ -549,6 +549,7 @@ class Renderer:
             "portal_url": portal,
             "org": self.config.notify.org_name,
             "from_addr": self._sender,
+            **contact_hints([views[i.incident_id] for i in items], cdn_hosts),  # issue 11
         }
 
     def _report(self, view: IncidentView) -> bytes:

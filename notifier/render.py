@@ -39,6 +39,7 @@ SHARED_HTML = "_shared/notice.html.j2"
 # sentences out (the templates use StrictUndefined).
 OPTIONAL: dict[str, Any] = {
     "cdn_origin_unknown": False,
+    "cdn_origin": "",
     "owner_web_forms": (),
     "security_txt_expired": False,
 }

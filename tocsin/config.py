@@ -187,6 +187,10 @@ class RdapConfig(Section):
     max_retry_wait: Duration = timedelta(seconds=10)  # longer Retry-After: defer to a later run
     max_failures_per_server: int = Field(default=3, ge=1)  # then skip that server this run
     max_response: Size = 2 * 1024**2
+    # A network without an abuse entity: how many parent networks (up link / parentHandle)
+    # are walked, and how many extra queries one lookup may spend on it (orgs included).
+    parent_depth: int = Field(default=3, ge=0, le=8)
+    parent_budget: int = Field(default=6, ge=0, le=32)
 
 
 class EnrichConfig(Section):
@@ -211,6 +215,8 @@ class EnrichConfig(Section):
     # More sites than this on one address marks it as shared hosting.
     shared_hosting_sites: int = Field(default=20, ge=2)
     default_language: str = "en"
+    # Runs that retry a missing hosting contact (no abuse desk found) before it stays a gap.
+    hosting_retries: int = Field(default=3, ge=0, le=20)
 
 
 class NotifyConfig(Section):

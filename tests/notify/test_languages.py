@@ -100,6 +100,7 @@ def _context(role: str, kind: str, level: int, families: tuple[str, ...]) -> dic
         "cdn": "Sandbox Edge CDN",
         "cdn_hosts": [s.host for s in sites[:2]],
         "cdn_origin_unknown": True,
+        "cdn_origin": "origin.example-shop.de",
         "owner_web_forms": ["https://shop1.sandbox-victim.test/report-a-problem"],
         "security_txt_expired": True,
         "notes": [],  # policy notes stay English (enrich/policy.py): see docs/notices.md
@@ -125,7 +126,7 @@ def _quoted(context: dict) -> list[str]:
     """Everything a notice quotes from the incident rather than says itself."""
     out = [context["org"], context["from_addr"], context["portal_url"], context["cdn"]]
     out += [context["recipient"]["email"], context["ticket"], context["earlier"]["ticket"]]
-    out += [defang(u) for u in context["owner_web_forms"]]
+    out += [defang(u) for u in context["owner_web_forms"]] + [defang(context["cdn_origin"])]
     for site in context["sites_new"] + context["sites_followup"]:
         out += [defang_host(site.host), site.as_name]
         for item in site.incidents:
@@ -222,6 +223,7 @@ def test_optional_sentences_only_when_set(lang: str) -> None:
     full = render.render_notice("hosting", "first", lang, ctx, html=True)
     for key, off in (
         ("cdn_origin_unknown", False),
+        ("cdn_origin", ""),
         ("owner_web_forms", []),
         ("security_txt_expired", False),
     ):

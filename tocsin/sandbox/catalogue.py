@@ -8,9 +8,10 @@ attacks (Balada/NDSW-style injected loaders, SocGholish overlays, Magecart
 skimmers, CoinHive miners, the Japanese keyword hack...), never on a
 detector. Every payload is synthetic and harmless.
 
-Address plan: each provider owns ``127.10.N.0/24`` and a private-use ASN
-(64496-64511); RDAP servers live on ``127.53.0.x``, SMTP on ``127.25.0.x``,
-and a canary on ``127.0.0.1`` that no fetch should ever reach.
+Address plan: each provider owns ``127.10.N.0/24`` and an ASN from 64496-64511
+(issue 11's sub-allocated networks and CDNs: ``127.10.40-49.0/24``, 64480-64495);
+RDAP servers live on ``127.53.0.x``, SMTP on ``127.25.0.x``, and a canary on
+``127.0.0.1`` that no fetch should ever reach.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ class Provider:
     rdap_style: str  # arin | ripe | apnic | lacnic: where the abuse entity sits
     kind: str = "hosting"  # hosting | shared-hosting | cdn | bulletproof | third-party
     tech_email: str = ""
+    # Where RDAP puts the abuse desk when the network has none (sandbox/rdap_contacts.py):
+    # "" (its own) | up | parent-handle | org | chain2 | parent-down
+    abuse_via: str = ""
 
     @property
     def network(self) -> ipaddress.IPv4Network:
@@ -114,7 +118,8 @@ class SiteSpec:
     family: str | None = None
     entry: str = "/"
     scheme: str = "http"
-    security_txt: str = "none"  # valid | legacy (only /security.txt) | expired | none
+    # valid | legacy (only /security.txt) | expired | web-form | web-form+mail | none
+    security_txt: str = "none"
     title: str = ""
     lang: str = "en"
     notes: str = ""
@@ -270,6 +275,74 @@ PROVIDERS: dict[str, Provider] = {
     )
 }
 
+
+# Issue 11 (contacts): sub-allocated networks whose abuse desk sits on a parent network or
+# on the holder's org (tocsin/sandbox/rdap_contacts.py serves them), and CDNs recognised only
+# by their ASN (the sandbox's providers file) or only by their AS name.
+def _sublet(n: int, pid: str, name: str, via: str, country: str = "GB") -> Provider:
+    short = pid.upper()
+    return Provider(
+        id=pid,
+        name=name,
+        asn=64480 + (n - 40),
+        as_name=f"{short}-AS {name}, {country}",
+        cidr=f"127.10.{n}.0/24",
+        country=country,
+        abuse_email=f"abuse@{pid}-upstream.net",  # where the walk must end: parent or org
+        abuse_phone=f"+44-20-5555-01{n}",
+        net_name=f"{short}-CUSTOMER-{n}",
+        address=f"{n} Carrier Lane\nLondon\nEC1A 1AA\nUnited Kingdom",
+        rdap="rir",
+        rdap_style="ripe",
+        abuse_via=via,
+    )
+
+
+PROVIDERS.update(
+    {
+        p.id: p
+        for p in (
+            _sublet(40, "brightline", "Brightline Web Services Ltd", "up"),
+            _sublet(42, "fjordlink", "Fjordlink Hosting AS", "parent-handle", "NO"),
+            _sublet(44, "meridian", "Meridian Colocation Ltd", "org"),
+            _sublet(46, "tidewater", "Tidewater Servers Ltd", "parent-down"),
+            _sublet(48, "cobblestone", "Cobblestone Hosting Ltd", "chain2"),
+            Provider(
+                id="kestrel",
+                name="Kestrel Networks AB",
+                asn=64489,
+                as_name="KESTREL-AS Kestrel Networks AB, SE",
+                cidr="127.10.41.0/24",
+                country="SE",
+                abuse_email="abuse@kestrel-networks.se",
+                abuse_phone="+46-8-5555-0141",
+                net_name="KESTREL-EDGE-POP",
+                address="Sveavagen 1\n111 57 Stockholm\nSweden",
+                rdap="rir",
+                rdap_style="ripe",
+                kind="cdn",  # known as a CDN by its ASN only (the sandbox's providers file)
+            ),
+            Provider(
+                id="nimbusedge",
+                name="Nimbus Edge Networks Ltd",
+                asn=64490,
+                as_name="NIMBUSEDGE-CDN Nimbus Edge Networks Ltd, IE",
+                cidr="127.10.43.0/24",
+                country="IE",
+                abuse_email="abuse@nimbus-edge.ie",
+                abuse_phone="+353-1-555-0143",
+                net_name="NIMBUS-EDGE-1",
+                address="1 Docklands Quay\nDublin 1\nIreland",
+                rdap="rir",
+                rdap_style="arin",
+                kind="cdn",  # known as a CDN by its AS name only ("CDN" in it)
+            ),
+        )
+    }
+)
+# The CDN the sandbox's providers file (enrich.providers_file) lists by ASN alone.
+CDN_BY_ASN = {"Kestrel Edge": [64489]}
+
 # Where an IP network's RDAP lives; the registries of the TLDs are below.
 TLD_REGISTRY_SERVER = {
     "com": "rir",
@@ -356,6 +429,11 @@ CSIRTS = (
     ("US", "report@us-cert-sandbox.org", "en"),
     ("BR", "incidentes@cert-br-sandbox.org.br", "pt"),
     ("SC", "incident@sc-cirt-sandbox.net", "en"),
+    # issue 11's providers (contacts)
+    ("GB", "incident@ncsc-gb-sandbox.org.uk", "en"),
+    ("NO", "cert@norcert-sandbox.no", "en"),
+    ("SE", "cert@cert-se-sandbox.se", "en"),
+    ("IE", "incident@csirt-ie-sandbox.ie", "en"),
 )
 
 # --------------------------------------------------------------------------- infrastructure
@@ -1579,6 +1657,143 @@ CATALOGUE: tuple[SiteSpec, ...] = (
         title="Kaasmakerij Vos",
         lang="nl",
         notes="A clean site on the network whose RDAP server is down.",
+    ),
+    # ---------------------------------------------------------------- issue 11: contacts
+    # Sub-allocated networks whose abuse desk is on a parent or the holder's org
+    # (sandbox/rdap_contacts.py), security.txt web forms and an expired file, and
+    # sites behind CDNs known only by ASN or AS name, revealing the origin or not.
+    _site(
+        "brightline",
+        220,
+        id="contacts-parent-up",
+        host="www.harbourview-dental.com",
+        kind="compromised",
+        behaviour="known-bad-host",
+        verdict="malicious",
+        family="known-bad-host",
+        security_txt="web-form",
+        title="Harbourview Dental",
+        notes="Its /24 has no abuse entity; the up link names the parent /23 that has one. "
+        "security.txt lists only a web form: kept and shown, nobody mailed from it.",
+    ),
+    _site(
+        "fjordlink",
+        221,
+        id="contacts-parent-handle",
+        host="www.fjellstua-cabins.com",
+        kind="compromised",
+        behaviour="hidden-iframe",
+        verdict="malicious",
+        family="hidden-iframe",
+        security_txt="web-form+mail",
+        title="Fjellstua Cabins",
+        notes="No abuse entity and no up link: only parentHandle leads to the parent /23. "
+        "security.txt has a web form and a mailbox: the mailbox is written to.",
+    ),
+    _site(
+        "meridian",
+        222,
+        id="contacts-org",
+        host="www.meridian-yoga-studio.com",
+        kind="compromised",
+        behaviour="cryptominer",
+        verdict="malicious",
+        family="cryptominer",
+        security_txt="expired",
+        title="Meridian Yoga Studio",
+        notes="Neither the network nor its parent has an abuse desk; the holder's org entity "
+        "does. Its security.txt has expired: the mailbox is still used, flagged.",
+    ),
+    _site(
+        "cobblestone",
+        223,
+        id="contacts-parent-chain",
+        host="www.cobblestone-cycles.com",
+        kind="compromised",
+        behaviour="hidden-iframe",
+        verdict="malicious",
+        family="hidden-iframe",
+        title="Cobblestone Cycles",
+        notes="The abuse desk is two levels up: /24 -> /23 (none) -> /22.",
+    ),
+    _site(
+        "tidewater",
+        224,
+        id="contacts-parent-down",
+        host="www.tidewater-kayaks.com",
+        kind="compromised",
+        behaviour="known-bad-host",
+        verdict="malicious",
+        family="known-bad-host",
+        title="Tidewater Kayaks",
+        notes="The up link points at the RDAP server that is down: a hosting-contact gap, "
+        "retried, and filled once the server is up.",
+    ),
+    _site(
+        "kestrel",
+        225,
+        id="cdn-asn-no-origin",
+        host="www.kestrel-ceramics.com",
+        kind="compromised",
+        behaviour="cdn-origin",
+        verdict="malicious",
+        family="injected-script",
+        title="Kestrel Ceramics",
+        notes="Behind a CDN known only by its ASN; nothing reveals the origin.",
+        tags=("origin:none", "attack:loader"),
+    ),
+    _site(
+        "kestrel",
+        226,
+        id="cdn-asn-origin-header",
+        host="www.linden-tea-house.com",
+        kind="compromised",
+        behaviour="cdn-origin",
+        verdict="malicious",
+        family="hidden-iframe",
+        title="Linden Tea House",
+        notes="Behind the ASN-only CDN; an X-Origin-Server header names the origin address.",
+        tags=("origin:header", "attack:iframe"),
+    ),
+    _site(
+        "nimbusedge",
+        227,
+        id="cdn-asname-origin-asset",
+        host="www.saltmarsh-gallery.com",
+        kind="compromised",
+        behaviour="cdn-origin",
+        verdict="malicious",
+        family="injected-script",
+        title="Saltmarsh Gallery",
+        notes="Behind a CDN known only by its AS name; an image still loads from the origin "
+        "address (http://<origin-ip>/wp-content/uploads/...).",
+        tags=("origin:asset", "attack:loader"),
+    ),
+    _site(
+        "nimbusedge",
+        228,
+        id="cdn-asname-origin-link",
+        host="www.quarry-lane-books.com",
+        kind="compromised",
+        behaviour="cdn-origin",
+        verdict="malicious",
+        family="known-bad-host",
+        title="Quarry Lane Books",
+        notes="Behind the AS-name CDN; a link to origin.quarry-lane-books.com names the origin.",
+        tags=("origin:link", "attack:knownbad"),
+    ),
+    _site(
+        "nimbusedge",
+        229,
+        id="clean-cdn-origin-asset",
+        host="www.wren-and-fern.com",
+        kind="clean",
+        behaviour="cdn-origin",
+        verdict="clean",
+        title="Wren and Fern",
+        notes="A clean site behind the AS-name CDN whose page shows its origin address: "
+        "an origin hint is no sign of compromise.",
+        tags=("origin:asset",),
     ),
     # ---------------------------------------------------------------- offline
     SiteSpec(
