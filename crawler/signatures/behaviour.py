@@ -10,6 +10,7 @@ import base64
 import binascii
 import contextlib
 import difflib
+import ipaddress
 import json
 import re
 from collections import Counter
@@ -679,17 +680,26 @@ def malware_download(facts: Facts) -> Iterator[Finding]:
     if category not in ("executable", "apk", "archive", "script", "document"):
         return
     risky = sniffed.get("risky")
-    if category in ("executable", "apk") or risky:
-        severity, confidence = "malicious", 0.9 if category in ("executable", "apk") else 0.85
+    declared = sniffed.get("declared") or ""
+    mismatch = ""
+    if declared and not _declared_fits(declared, sniffed.get("kind", "")):
+        mismatch = f", served as {declared}"
+    alone = ""
+    if category in ("executable", "apk"):
+        # Vendors serve installers every day: a program alone is suspicious; a
+        # disguise or a bare-IP host makes it malicious (executables.py: more signals).
+        if mismatch or _is_ip(host_of(item.final_url or item.url)):
+            severity, confidence = "malicious", 0.9
+        else:
+            severity, confidence = "suspicious", 0.5
+            alone = "; nothing else marks it as malware"
+    elif risky:
+        severity, confidence = "malicious", 0.85
     elif category == "archive":
         severity, confidence = "suspicious", 0.5
     else:
         return  # a plain script or document: only a rule match makes it a finding
     sha = item.meta.get("payload_sha256") or ""
-    declared = sniffed.get("declared") or ""
-    mismatch = ""
-    if declared and not _declared_fits(declared, sniffed.get("kind", "")):
-        mismatch = f", served as {declared}"
     inner = ""
     if sniffed.get("details") and category in ("archive", "document", "script"):
         inner = f" ({', '.join(sniffed['details'][:3])})"
@@ -700,7 +710,7 @@ def malware_download(facts: Facts) -> Iterator[Finding]:
         confidence,
         [
             f"{defang(item.final_url or item.url)} serves {sniffed.get('label')}{inner}"
-            f"{mismatch} ({len(item.payload)} bytes, sha256 {sha})"
+            f"{mismatch} ({len(item.payload)} bytes, sha256 {sha}){alone}"
         ],
         cluster=[f"sha256:{sha}"],
     )
@@ -709,12 +719,22 @@ def malware_download(facts: Facts) -> Iterator[Finding]:
     yield finding
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def _declared_fits(declared: str, kind: str) -> bool:
     fits = {
         "pe": ("msdownload", "octet-stream", "x-msdos", "x-dosexec", "exe", "portable-executable"),
         "zip": ("zip", "octet-stream", "compressed"),
         "apk": ("android", "octet-stream", "zip"),
         "elf": ("octet-stream", "x-executable", "x-elf", "x-sharedlib"),
+        "msi": ("x-msi", "msi", "x-ole-storage", "msdownload", "octet-stream"),
+        "jar": ("java-archive", "x-jar", "octet-stream", "zip"),
         "script": ("javascript", "script", "text/plain", "x-sh"),
         "ooxml": ("officedocument", "ms-word", "ms-excel", "macroenabled", "octet-stream"),
         "ole": ("msword", "ms-excel", "ms-powerpoint", "octet-stream"),

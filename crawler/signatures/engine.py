@@ -21,7 +21,7 @@ import logging
 import threading
 
 from crawler.items import CheckItem
-from crawler.signatures import behaviour, community
+from crawler.signatures import behaviour, community, executables
 from crawler.signatures.domains import host_of
 from crawler.signatures.knownbad import KnownBad
 from crawler.signatures.verdict import Finding, Verdict, combine
@@ -101,6 +101,7 @@ class Engine:
                 found.extend(check(facts))
             except Exception:
                 log.exception("check %s failed on %s", check.__name__, item.url)
+        found.extend(executables.known_bad_hash(facts))
         found.extend(self._yara(item))
         found.extend(self._community(item, facts))
         return found
