@@ -1186,3 +1186,6 @@ async def scale_payload(env: Env) -> Result:
     kind, content_type = env.site.tags[2], env.site.tags[3]
     variant = int(env.site.id.split("-")[1])
     return Reply(payloads.payload_bytes(kind, variant), content_type=content_type)
+
+
+from tocsin.sandbox import pages_incidents  # noqa: E402,F401  (registers its behaviours)
