@@ -1,0 +1,146 @@
+"""Issue 11 point 5: one incident per site, whatever families its checks find.
+
+Sandbox sites whose payload changes between visits (a TDS that serves each IP
+once, a site script that serves once per cookie and IP, a payload host that
+rotates families) and a site with two URLs in two families, through the real
+stages in-process: crawl (Scrapy and Chromium), enrich (sandbox RDAP), notify
+(outbox), re-check and escalation, with the clock moved. On SQLite and
+PostgreSQL: the incident is a store path.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from crawl_support import add_urls, sandbox_config
+from sqlalchemy import func, select
+
+from crawler.runner import crawl_due
+from enrich.service import enrich_sites
+from notifier.service import notify, recheck
+from store.models import Event, Incident, IncidentUrl, Notice, NoticeItem, Site
+from tocsin.app import App
+from tocsin.clock import Clock
+from tocsin.urls import normalise_url
+
+T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+# site id -> (family at the first visit, family at the re-check)
+CHANGING = {
+    "incidents-once-ip": ("fake-update", "hidden-iframe"),
+    "incidents-once-cookie": ("cryptominer", "injected-script"),
+    "incidents-rotating": ("cryptominer", "fake-update"),
+}
+TWO_URLS = ("incidents-two-miner", "incidents-two-phish")
+
+
+def _at(app: App, when: datetime) -> App:
+    moved = App(preset=app.config, clock=Clock(frozen=when))
+    moved.__dict__["db"] = app.db
+    return moved
+
+
+def _incidents_by_host(app: App) -> dict[str, list[Incident]]:
+    with app.db.session() as session:
+        rows = session.execute(
+            select(Site.host, Incident).join(Incident, Incident.site_id == Site.id)
+        )
+        found: dict[str, list[Incident]] = {}
+        for host, incident in rows:
+            found.setdefault(host, []).append(incident)
+        return found
+
+
+def _first_notices(app: App) -> Counter[str]:
+    """Level-1 notice items per ticket (first notices; one per recipient)."""
+    with app.db.session() as session:
+        rows = session.execute(
+            select(Incident.public_id, func.count())
+            .join(NoticeItem, NoticeItem.incident_id == Incident.id)
+            .join(Notice, Notice.id == NoticeItem.notice_id)
+            .where(NoticeItem.level == 1, Notice.state == "sent")
+            .group_by(Incident.public_id)
+        )
+        return Counter(dict(rows.all()))
+
+
+@pytest.mark.browser
+def test_one_incident_per_site_through_changing_payloads(sandbox, tmp_path, db_url) -> None:
+    config = sandbox_config(
+        sandbox, tmp_path, db_url, notify={"mode": "outbox", "journal": str(tmp_path / "j.log")}
+    )
+    app = App(config_path=config, clock=Clock(frozen=T0))
+    sites = [*CHANGING, *TWO_URLS]
+    by_url = add_urls(app.db, [sandbox.url(sid) for sid in sites])
+    ids = {sid: by_url[normalise_url(sandbox.url(sid))] for sid in sites}
+    host = {sid: sandbox.sites[sid].host for sid in sites}
+
+    # The first visit: each URL's first-visit family; the two-URL site in two families.
+    outcomes, _ = crawl_due(app)
+    first = {sid: outcomes[ids[sid]].family for sid in sites}
+    assert first == {
+        **{sid: fams[0] for sid, fams in CHANGING.items()},
+        "incidents-two-miner": "cryptominer",
+        "incidents-two-phish": "phishing",
+    }
+    assert {o.verdict for o in outcomes.values()} == {"malicious"}
+    by_host = _incidents_by_host(app)
+    assert {h: len(v) for h, v in by_host.items()} == {h: 1 for h in set(host.values())}
+    two = by_host[host["incidents-two-miner"]][0]
+    assert sorted(two.families) == ["cryptominer", "phishing"]
+    assert two.family == two.families[0]  # the first family stays the incident's family
+    assert outcomes[ids["incidents-two-miner"]].incident_id == two.id
+    assert outcomes[ids["incidents-two-phish"]].incident_id == two.id
+    with app.db.session() as session:
+        links = session.scalars(select(IncidentUrl.url_id).where(IncidentUrl.incident_id == two.id))
+        assert sorted(links) == sorted(ids[sid] for sid in TWO_URLS)
+    tickets = {h: v[0].public_id for h, v in by_host.items()}
+
+    # Enrich and notify: one ticket per site, its first notices once.
+    enrich_sites(app)
+    sent = notify(app).send.sent
+    assert sent > 0
+    first_notices = _first_notices(app)
+    assert set(first_notices) == set(tickets.values())
+
+    # The re-check a day later finds each changing site in another family: still
+    # compromised, the same incident, its families grown; nothing new is sent.
+    day1 = _at(app, T0 + DAY)
+    report = recheck(day1)
+    assert (report.checked, report.confirmed, report.resolved) == (4, 4, 0)
+    by_host = _incidents_by_host(app)
+    assert {h: [i.public_id for i in v] for h, v in by_host.items()} == {
+        h: [t] for h, t in tickets.items()
+    }
+    for sid, (before, after) in CHANGING.items():
+        [incident] = by_host[host[sid]]
+        assert incident.families == [before, after], sid
+        assert (incident.family, incident.state, incident.level) == (before, "open", 1)
+    assert notify(day1).send.sent == 0
+    assert _first_notices(day1) == first_notices
+    with app.db.session() as session:
+        added = session.scalars(select(Event).where(Event.kind == "incident.family_added"))
+        assert Counter(e.data["family"] for e in added) >= Counter(
+            after for _, after in CHANGING.values()
+        )
+        assert session.scalar(select(func.count()).select_from(Incident)) == len(tickets)
+
+    # Past the grace, still compromised: escalation to the registrar, same tickets.
+    day4 = _at(app, T0 + 4 * DAY)
+    assert recheck(day4).escalated == len(tickets)
+    notify(day4)
+    by_host = _incidents_by_host(app)
+    assert {h: (v[0].public_id, v[0].level) for h, v in by_host.items()} == {
+        h: (t, 2) for h, t in tickets.items()
+    }
+    with app.db.session() as session:
+        level2 = session.execute(
+            select(Incident.public_id, Notice.subject)
+            .join(NoticeItem, NoticeItem.incident_id == Incident.id)
+            .join(Notice, Notice.id == NoticeItem.notice_id)
+            .where(NoticeItem.level == 2)
+        ).all()
+    assert {ticket for ticket, _ in level2} == set(tickets.values())
+    assert _first_notices(day4) == first_notices
