@@ -17,12 +17,16 @@ import pytest
 from crawl_support import add_urls, sandbox_config
 from sqlalchemy import func, select
 
+from crawler.items import CheckItem
 from crawler.runner import crawl_due
 from enrich.service import enrich_sites
 from notifier.service import notify, recheck
+from pipelines.store import StoreWriter
+from store import incidents
 from store.models import Event, Incident, IncidentUrl, Notice, NoticeItem, Site
 from tocsin.app import App
 from tocsin.clock import Clock
+from tocsin.config import Config
 from tocsin.urls import normalise_url
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -67,7 +71,10 @@ def _first_notices(app: App) -> Counter[str]:
 
 
 @pytest.mark.browser
-def test_one_incident_per_site_through_changing_payloads(sandbox, tmp_path, db_url) -> None:
+def test_one_incident_per_site_through_changing_payloads(sandbox, tmp_path) -> None:
+    """The stages meeting, on SQLite (three Chromium crawls: the store paths run on both
+    engines in the test below)."""
+    db_url = f"sqlite:///{tmp_path / 'tocsin.db'}"
     config = sandbox_config(
         sandbox, tmp_path, db_url, notify={"mode": "outbox", "journal": str(tmp_path / "j.log")}
     )
@@ -144,3 +151,78 @@ def test_one_incident_per_site_through_changing_payloads(sandbox, tmp_path, db_u
         ).all()
     assert {ticket for ticket, _ in level2} == set(tickets.values())
     assert _first_notices(day4) == first_notices
+
+
+def _judged(url_id: int, url: str, family: str, key: str) -> CheckItem:
+    """A malicious page check as the verdict leaves it (the crawl is tested above)."""
+    item = CheckItem(url_id, url, "triage", T0, route="browser", http_status=200)
+    item.verdict, item.family, item.confidence = "malicious", family, 0.9
+    item.rules = [f"tocsin.{family}"]
+    item.iocs = {"domains": [key]}
+    item.meta = {"cluster": [f"host:{key}"]}
+    return item
+
+
+def test_the_store_writer_keeps_one_open_incident_per_site(db_url) -> None:
+    """Store paths on both engines: families join the open incident, in one batch and
+    across crawls; a resolved site found again is one open incident again."""
+    config = Config.model_validate({"database": {"url": db_url}})
+    app = App(preset=config)
+    urls = ["http://shop.example.com/", "http://shop.example.com/pay/", "http://other.example.net/"]
+    by_url = add_urls(app.db, urls)
+    home, pay, other = (by_url[normalise_url(u)] for u in urls)
+
+    writer = StoreWriter(app.db, config)
+    one, two, three = writer.store_batch(
+        [
+            _judged(home, urls[0], "card-skimmer", "skim.example"),
+            _judged(pay, urls[1], "phishing", "phish.example"),
+            _judged(other, urls[2], "phishing", "phish.example"),
+        ],
+        T0,
+    )
+    assert one.incident_id == two.incident_id != three.incident_id
+    assert one.campaign == two.campaign != three.campaign  # the site's campaign, kept
+    with app.db.session() as session:
+        incident = session.get(Incident, one.incident_id)
+        assert (incident.family, incident.families) == (
+            "card-skimmer",
+            ["card-skimmer", "phishing"],
+        )
+        assert session.get(Incident, three.incident_id).families == ["phishing"]
+
+    writer = StoreWriter(app.db, config)  # a later crawl: a third family, a known one
+    four, five = writer.store_batch(
+        [
+            _judged(home, urls[0], "cryptominer", "miner.example"),
+            _judged(pay, urls[1], "phishing", "phish.example"),
+        ],
+        T0 + DAY,
+    )
+    assert four.incident_id == five.incident_id == one.incident_id
+    with app.db.session() as session:
+        incident = session.get(Incident, one.incident_id)
+        assert incident.families == ["card-skimmer", "phishing", "cryptominer"]
+        added = session.scalars(
+            select(Event.data).where(
+                Event.kind == "incident.family_added", Event.incident_id == incident.id
+            )
+        ).all()
+        assert [d["family"] for d in added] == ["phishing", "cryptominer"]
+        incidents.resolve(session, incident, T0 + DAY, reason="clean", check_id=None)
+
+    writer = StoreWriter(app.db, config)  # compromised again, by two families at once
+    six, seven = writer.store_batch(
+        [
+            _judged(home, urls[0], "fake-update", "update.example"),
+            _judged(pay, urls[1], "cryptominer", "miner.example"),
+        ],
+        T0 + 2 * DAY,
+    )
+    assert six.incident_id == seven.incident_id
+    with app.db.session() as session:
+        site = session.scalars(select(Site).where(Site.host == "shop.example.com")).one()
+        open_ = session.scalars(
+            select(Incident).where(Incident.site_id == site.id, Incident.state != "resolved")
+        ).all()
+        assert [i.id for i in open_] == [six.incident_id]
