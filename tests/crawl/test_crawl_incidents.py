@@ -24,6 +24,7 @@ from notifier.service import notify, recheck
 from pipelines.store import StoreWriter
 from store import incidents
 from store.models import Event, Incident, IncidentUrl, Notice, NoticeItem, Site
+from store.queries import export_records
 from tocsin.app import App
 from tocsin.clock import Clock
 from tocsin.config import Config
@@ -209,6 +210,11 @@ def test_the_store_writer_keeps_one_open_incident_per_site(db_url) -> None:
             )
         ).all()
         assert [d["family"] for d in added] == ["phishing", "cryptominer"]
+        # The export: every URL of the site quotes one ticket and all its families.
+        records = {r["url"]: r for r in export_records(session)}
+        shop = [records[normalise_url(u)]["incident"] for u in urls[:2]]
+        assert shop[0] == shop[1] and shop[0]["id"] == incident.public_id
+        assert shop[0]["families"] == ["card-skimmer", "phishing", "cryptominer"]
         incidents.resolve(session, incident, T0 + DAY, reason="clean", check_id=None)
 
     writer = StoreWriter(app.db, config)  # compromised again, by two families at once
