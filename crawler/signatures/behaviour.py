@@ -310,7 +310,14 @@ def drive_by_download(facts: Facts) -> Iterator[Finding]:
             continue
         category = download.get("category")
         risky = download.get("risky")
-        if category in ("executable", "apk") or (
+        url = download.get("url") or ""
+        alone = ""
+        if category in ("executable", "apk") and not facts.domains.foreign_url(url):
+            # A vendor's "your download starts now" page: its own installer, from its own
+            # site (or a reputable host), is no compromise by itself (executables.py).
+            severity, confidence = "suspicious", 0.5
+            alone = "; it comes from the site itself and nothing else marks it as malware"
+        elif category in ("executable", "apk") or (
             category in ("archive", "script", "document") and risky
         ):
             severity, confidence = "malicious", 0.9
@@ -319,7 +326,6 @@ def drive_by_download(facts: Facts) -> Iterator[Finding]:
         else:
             continue
         inner = f", containing {download['details'][0]}" if download.get("details") else ""
-        url = download.get("url") or ""
         finding = Finding(
             "tocsin.drive-by-download",
             "drive-by-download",
@@ -328,7 +334,7 @@ def drive_by_download(facts: Facts) -> Iterator[Finding]:
             [
                 f"{facts.where()} starts a download of {download.get('filename') or 'a file'} "
                 f"({download.get('label')}{inner}; sha256 {download['sha256']}) from "
-                f"{defang(url)} without a click"
+                f"{defang(url)} without a click{alone}"
             ],
             cluster=[f"sha256:{download['sha256']}", f"host:{registered_domain(host_of(url))}"],
         )

@@ -23,9 +23,9 @@ FEED = [s for s in CATALOGUE if s.kind in ("compromised", "payload", "clean", "t
 COMPROMISED = [
     s for s in CATALOGUE if s.kind in ("compromised", "payload") and s.verdict == "malicious"
 ]
-# Executables alone (a vendor's installers): suspicious, no site, no incident.
-SUSPICIOUS = [s for s in CATALOGUE if s.kind == "payload" and s.verdict == "suspicious"]
-CLEAN = [s for s in CATALOGUE if s.kind in ("clean", "tricky-clean")]
+# Executables alone (a vendor's installers, its download page): suspicious, no incident.
+SUSPICIOUS = [s for s in CATALOGUE if s.verdict == "suspicious"]
+CLEAN = [s for s in CATALOGUE if s.kind in ("clean", "tricky-clean") and s.verdict == "clean"]
 OFFLINE = [s for s in CATALOGUE if s.kind == "offline"]
 HOSTILE_REASONS = {
     "hostile-infinite-loop": "did not load",
@@ -77,7 +77,8 @@ def test_every_compromised_kind_is_malicious_with_its_family(catalogue_crawl, si
 @pytest.mark.parametrize("site", SUSPICIOUS, ids=lambda s: s.id)
 def test_executables_alone_are_suspicious_without_an_incident(catalogue_crawl, site) -> None:
     check = _check(catalogue_crawl, site.id)
-    assert (check.verdict, check.route) == ("suspicious", "payload"), check.rules
+    route = "payload" if site.kind == "payload" else "browser"
+    assert (check.verdict, check.route) == ("suspicious", route), check.rules
     assert "nothing else marks it as malware" in check.evidence_lines[0]
     url = _url(catalogue_crawl, site.id)
     assert url.verdict == "suspicious" and url.site_id is None

