@@ -265,20 +265,26 @@ class StoreWriter:
         by_site: dict[str, Campaign],
     ) -> list[Campaign]:
         """:meth:`_campaign` for each row, the new campaigns written in one flush;
-        a row whose site has an open incident (``by_site``) takes that one's campaign."""
+        a row whose site has an open incident (``by_site``) takes that one's campaign.
+        A row named into a campaign at ingest (``--campaign``) takes that campaign, and
+        goes first: the site's incident moves there (``record_malicious``) and the
+        site's other URLs follow it."""
         self._fresh = {"new": [], "names": {}, "keys": {}}
+        order = sorted(range(len(rows)), key=lambda i: rows[i][1].campaign_hint is None)
         try:
-            chosen = []
-            for item, url, _ in rows:
+            picked: dict[int, Campaign] = {}
+            for index in order:
+                item, url, _ = rows[index]
                 host = _site_host(url, item)
-                campaign = by_site.get(host)
+                campaign = None if url.campaign_hint else by_site.get(host)
                 if campaign is not None:
                     _join_campaign(campaign, item, now)
                 else:
                     campaign = self._campaign(session, item, url, now, previous)
                     previous[(url.id, campaign.family)] = campaign  # for the URL's next check
                     by_site[host] = campaign
-                chosen.append(campaign)
+                picked[index] = campaign
+            chosen = [picked[index] for index in range(len(rows))]
             fresh, self._fresh = self._fresh, None
         except BaseException:
             self._fresh = None

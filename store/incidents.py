@@ -66,15 +66,27 @@ def record_malicious(
     A site has one open incident whatever its checks find: a check of another
     family (a payload that changes between visits, a second URL) joins the
     open incident and adds its family, so no second ticket and no second first
-    notice. A resolved incident found malicious again is reopened and counted
-    as a re-compromise; its level starts again at 0 so the ladder restarts.
+    notice; a check named into a manual campaign (``ingest --campaign``) moves it
+    there. A resolved incident found malicious again is reopened and counted as a
+    re-compromise; its level starts again at 0 so the ladder restarts.
     """
-    incident = (
-        open_incident_of(session, site.id)
-        or session.scalars(
-            select(Incident).where(Incident.site_id == site.id, Incident.campaign_id == campaign.id)
-        ).one_or_none()
-    )
+    in_campaign = session.scalars(
+        select(Incident).where(Incident.site_id == site.id, Incident.campaign_id == campaign.id)
+    ).one_or_none()
+    incident = open_incident_of(session, site.id)
+    named = campaign.manual and in_campaign is None  # an operator named this campaign
+    if incident is not None and named and incident.campaign_id != campaign.id:
+        eventlog.record(
+            session,
+            now,
+            "incident.moved",
+            incident_id=incident.id,
+            from_campaign=incident.campaign_id,
+            to_campaign=campaign.id,
+            check_id=check.id,
+        )
+        incident.campaign_id = campaign.id
+    incident = incident or in_campaign
     if incident is None:
         incident = Incident(
             public_id=new_public_id(),
