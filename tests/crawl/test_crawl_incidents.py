@@ -226,9 +226,19 @@ def test_the_store_writer_keeps_one_open_incident_per_site(db_url) -> None:
         T0 + 2 * DAY,
     )
     assert six.incident_id == seven.incident_id
+
+    # A URL of the site named into a campaign at ingest: the one incident moves there.
+    named = "http://shop.example.com/named/"
+    (hinted,) = add_urls(app.db, [named], campaign="Operation Shop").values()
+    (eight,) = StoreWriter(app.db, config).store_batch(
+        [_judged(hinted, named, "phishing", "phish.example")], T0 + 3 * DAY
+    )
+    assert eight.incident_id == six.incident_id and eight.campaign == "Operation Shop"
     with app.db.session() as session:
         site = session.scalars(select(Site).where(Site.host == "shop.example.com")).one()
         open_ = session.scalars(
             select(Incident).where(Incident.site_id == site.id, Incident.state != "resolved")
         ).all()
         assert [i.id for i in open_] == [six.incident_id]
+        moved = session.scalars(select(Event).where(Event.kind == "incident.moved")).one()
+        assert moved.incident_id == six.incident_id
