@@ -70,10 +70,12 @@ def record_malicious(
     there. A resolved incident found malicious again is reopened and counted as a
     re-compromise; its level starts again at 0 so the ladder restarts.
     """
-    in_campaign = session.scalars(
-        select(Incident).where(Incident.site_id == site.id, Incident.campaign_id == campaign.id)
-    ).one_or_none()
     incident = open_incident_of(session, site.id)
+    in_campaign = None
+    if incident is None or (campaign.manual and incident.campaign_id != campaign.id):
+        in_campaign = session.scalars(
+            select(Incident).where(Incident.site_id == site.id, Incident.campaign_id == campaign.id)
+        ).one_or_none()
     named = campaign.manual and in_campaign is None  # an operator named this campaign
     if incident is not None and named and incident.campaign_id != campaign.id:
         eventlog.record(
