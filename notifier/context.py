@@ -53,6 +53,9 @@ class IncidentView:
     content_type: str | None
     final_url: str | None
     iocs: dict[str, list[str]] = field(default_factory=dict)
+    # Every family the site showed during the incident, ``family`` first: one incident
+    # per site gathers them (a payload that changes between visits, a second URL).
+    families: list[str] = field(default_factory=list)
 
     @property
     def ip(self) -> str | None:
@@ -77,6 +80,7 @@ def _load_chunk(session: Session, ids: list[int]) -> dict[int, IncidentView]:
             Incident.id,
             Incident.public_id,
             Incident.family,
+            Incident.families,
             Incident.state,
             Incident.level,
             Incident.reopen_count,
@@ -159,4 +163,6 @@ def _load_chunk(session: Session, ids: list[int]) -> dict[int, IncidentView]:
             final_url=i.final_url if has_check else None,
             iocs=dict(i.iocs or {}) if has_check else {},
         )
+        view = views[i.id]
+        view.families = list(dict.fromkeys([view.family, *(i.families or [])]))
     return views

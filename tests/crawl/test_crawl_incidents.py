@@ -10,6 +10,9 @@ PostgreSQL: the incident is a store path.
 
 from __future__ import annotations
 
+import email
+import email.policy
+import mailbox
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -152,6 +155,26 @@ def test_one_incident_per_site_through_changing_payloads(sandbox, tmp_path) -> N
         ).all()
     assert {ticket for ticket, _ in level2} == set(tickets.values())
     assert _first_notices(day4) == first_notices
+    # The registrar's notice for the first-visit site advises on both its families.
+    ticket = tickets[host["incidents-once-ip"]]
+    texts = [
+        t for t in _outbox_texts(tmp_path / "outbox") if ticket in t and "registered through" in t
+    ]
+    assert texts and all(
+        "Hidden iframe loading a foreign site" in t and "Fake browser-update lure" in t
+        for t in texts
+    )
+
+
+def _outbox_texts(folder) -> list[str]:
+    """The text parts of every message in the outbox maildir."""
+    texts = []
+    for message in mailbox.Maildir(folder, factory=None, create=False):
+        parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+        texts += [
+            part.get_content() for part in parsed.walk() if part.get_content_type() == "text/plain"
+        ]
+    return texts
 
 
 def _judged(url_id: int, url: str, family: str, key: str) -> CheckItem:
