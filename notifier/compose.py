@@ -545,7 +545,13 @@ class Renderer:
             "site_count": len(set(hosts)),
             "first_host": hosts[0] if hosts else "",
             "previous": history[:10],
-            "families": sorted({views[i.incident_id].family for i in items}),
+            "families": sorted(
+                {
+                    f
+                    for i in items
+                    for f in (views[i.incident_id].families or [views[i.incident_id].family])
+                }
+            ),
             "portal_url": portal,
             "org": self.config.notify.org_name,
             "from_addr": self._sender,

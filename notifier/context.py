@@ -53,6 +53,9 @@ class IncidentView:
     content_type: str | None
     final_url: str | None
     iocs: dict[str, list[str]] = field(default_factory=dict)
+    # Every family the site showed during the incident, ``family`` first: one incident
+    # per site gathers them (a payload that changes between visits, a second URL).
+    families: list[str] = field(default_factory=list)
     # issue 11 (contacts): what enrichment noted on the site (Site.meta["enrich"])
     cdn_origin: str | None = None  # the origin behind the CDN its evidence reveals
     owner_web_forms: list[str] = field(default_factory=list)  # security.txt https: Contact
@@ -81,6 +84,7 @@ def _load_chunk(session: Session, ids: list[int]) -> dict[int, IncidentView]:
             Incident.id,
             Incident.public_id,
             Incident.family,
+            Incident.families,
             Incident.state,
             Incident.level,
             Incident.reopen_count,
@@ -165,6 +169,8 @@ def _load_chunk(session: Session, ids: list[int]) -> dict[int, IncidentView]:
             iocs=dict(i.iocs or {}) if has_check else {},
             **_enrich_notes(i.site_meta),
         )
+        view = views[i.id]
+        view.families = list(dict.fromkeys([view.family, *(i.families or [])]))
     return views
 
 

@@ -285,6 +285,8 @@ def records_for(
             Incident.first_notified,
             Incident.resolved_at,
             Incident.tlp,
+            Incident.family.label("incident_family"),
+            Incident.families,
             Campaign.tlp.label("campaign_tlp"),
             Campaign.name,
         )
@@ -323,6 +325,9 @@ def records_for(
                 "level": incident.level,
                 "first_notified": iso(incident.first_notified),
                 "resolved": iso(incident.resolved_at),
+                # every family the site showed during the incident, the first first
+                "families": list(incident.families or [])
+                or ([incident.incident_family] if incident.incident_family else []),
             },
             "tlp": tlp_label(label),
         }

@@ -138,7 +138,7 @@ class CrawlConfig(Section):
 
 
 class SignaturesConfig(Section):
-    known_bad: str = ""  # a file of known-bad domains and IPs, one a line
+    known_bad: str = ""  # a file of known-bad domains, IPs and file SHA-256s, one a line
     rules_dir: str = ""  # extra YARA-X rules (*.yar) besides the bundled ones
     community_rules: list[str] = Field(default_factory=list)  # fiddleitm JSON / IOK folders
     # What a community-rule match alone makes of a page: third-party rules vary in

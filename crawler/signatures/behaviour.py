@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import ipaddress
 import json
 import re
 from collections.abc import Iterator
@@ -302,7 +303,14 @@ def drive_by_download(facts: Facts) -> Iterator[Finding]:
             continue
         category = download.get("category")
         risky = download.get("risky")
-        if category in ("executable", "apk") or (
+        url = download.get("url") or ""
+        alone = ""
+        if category in ("executable", "apk") and not facts.domains.foreign_url(url):
+            # A vendor's "your download starts now" page: its own installer, from its own
+            # site (or a reputable host), is no compromise by itself (executables.py).
+            severity, confidence = "suspicious", 0.5
+            alone = "; it comes from the site itself and nothing else marks it as malware"
+        elif category in ("executable", "apk") or (
             category in ("archive", "script", "document") and risky
         ):
             severity, confidence = "malicious", 0.9
@@ -311,7 +319,6 @@ def drive_by_download(facts: Facts) -> Iterator[Finding]:
         else:
             continue
         inner = f", containing {download['details'][0]}" if download.get("details") else ""
-        url = download.get("url") or ""
         finding = Finding(
             "tocsin.drive-by-download",
             "drive-by-download",
@@ -320,7 +327,7 @@ def drive_by_download(facts: Facts) -> Iterator[Finding]:
             [
                 f"{facts.where()} starts a download of {download.get('filename') or 'a file'} "
                 f"({download.get('label')}{inner}; sha256 {download['sha256']}) from "
-                f"{defang(url)} without a click"
+                f"{defang(url)} without a click{alone}"
             ],
             cluster=[f"sha256:{download['sha256']}", f"host:{registered_domain(host_of(url))}"],
         )
@@ -656,17 +663,26 @@ def malware_download(facts: Facts) -> Iterator[Finding]:
     if category not in ("executable", "apk", "archive", "script", "document"):
         return
     risky = sniffed.get("risky")
-    if category in ("executable", "apk") or risky:
-        severity, confidence = "malicious", 0.9 if category in ("executable", "apk") else 0.85
+    declared = sniffed.get("declared") or ""
+    mismatch = ""
+    if declared and not _declared_fits(declared, sniffed.get("kind", "")):
+        mismatch = f", served as {declared}"
+    alone = ""
+    if category in ("executable", "apk"):
+        # Vendors serve installers every day: a program alone is suspicious; a
+        # disguise or a bare-IP host makes it malicious (executables.py: more signals).
+        if mismatch or _is_ip(host_of(item.final_url or item.url)):
+            severity, confidence = "malicious", 0.9
+        else:
+            severity, confidence = "suspicious", 0.5
+            alone = "; nothing else marks it as malware"
+    elif risky:
+        severity, confidence = "malicious", 0.85
     elif category == "archive":
         severity, confidence = "suspicious", 0.5
     else:
         return  # a plain script or document: only a rule match makes it a finding
     sha = item.meta.get("payload_sha256") or ""
-    declared = sniffed.get("declared") or ""
-    mismatch = ""
-    if declared and not _declared_fits(declared, sniffed.get("kind", "")):
-        mismatch = f", served as {declared}"
     inner = ""
     if sniffed.get("details") and category in ("archive", "document", "script"):
         inner = f" ({', '.join(sniffed['details'][:3])})"
@@ -677,7 +693,7 @@ def malware_download(facts: Facts) -> Iterator[Finding]:
         confidence,
         [
             f"{defang(item.final_url or item.url)} serves {sniffed.get('label')}{inner}"
-            f"{mismatch} ({len(item.payload)} bytes, sha256 {sha})"
+            f"{mismatch} ({len(item.payload)} bytes, sha256 {sha}){alone}"
         ],
         cluster=[f"sha256:{sha}"],
     )
@@ -686,12 +702,22 @@ def malware_download(facts: Facts) -> Iterator[Finding]:
     yield finding
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def _declared_fits(declared: str, kind: str) -> bool:
     fits = {
         "pe": ("msdownload", "octet-stream", "x-msdos", "x-dosexec", "exe", "portable-executable"),
         "zip": ("zip", "octet-stream", "compressed"),
         "apk": ("android", "octet-stream", "zip"),
         "elf": ("octet-stream", "x-executable", "x-elf", "x-sharedlib"),
+        "msi": ("x-msi", "msi", "x-ole-storage", "msdownload", "octet-stream"),
+        "jar": ("java-archive", "x-jar", "octet-stream", "zip"),
         "script": ("javascript", "script", "text/plain", "x-sh"),
         "ooxml": ("officedocument", "ms-word", "ms-excel", "macroenabled", "octet-stream"),
         "ole": ("msword", "ms-excel", "ms-powerpoint", "octet-stream"),

@@ -21,7 +21,7 @@ import logging
 import threading
 
 from crawler.items import CheckItem
-from crawler.signatures import behaviour, community, kits, webshells
+from crawler.signatures import behaviour, community, executables, kits, webshells
 from crawler.signatures.domains import host_of
 from crawler.signatures.knownbad import KnownBad
 from crawler.signatures.verdict import Finding, Verdict, combine
@@ -110,7 +110,12 @@ class Engine:
         """Every finding; a check that raises is logged and named in ``failures``."""
         facts = behaviour.Facts.of(item, self.allow, self.known_bad, self._resolve)
         found: list[Finding] = []
-        for check in (*behaviour.CHECKS, *kits.CHECKS, *webshells.CHECKS):
+        for check in (
+            *behaviour.CHECKS,
+            *kits.CHECKS,
+            *webshells.CHECKS,
+            executables.known_bad_hash,
+        ):
             try:
                 found.extend(check(facts))
             except Exception as exc:

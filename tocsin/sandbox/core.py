@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tocsin.sandbox import pages_incidents
 from tocsin.sandbox.catalogue import (
     CDN_BY_ASN,
     CSIRTS,
@@ -295,7 +296,7 @@ class Sandbox:
         self.asnames_path.write_text(json.dumps(names, indent=1), encoding="utf-8")
         self.known_bad_path.write_text(
             "# known-bad domains and IPs, one a line (tocsin sandbox)\n"
-            + "\n".join(KNOWN_BAD)
+            + "\n".join([*KNOWN_BAD, *pages_incidents.known_bad_hashes()])
             + "\n",
             encoding="utf-8",
         )

@@ -1191,4 +1191,9 @@ async def scale_payload(env: Env) -> Result:
 
 
 # Behaviours kept in their own modules register themselves on import.
-from tocsin.sandbox import pages_contacts, pages_exfil, pages_fp  # noqa: E402, F401
+from tocsin.sandbox import (  # noqa: E402, F401
+    pages_contacts,
+    pages_exfil,
+    pages_fp,
+    pages_incidents,
+)
