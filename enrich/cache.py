@@ -153,11 +153,15 @@ class RdapCacheStore:
                     rows.append(self._row("ip", outcome.key, None, outcome.server, neg_ttl))
                     continue
                 network = outcome.result
+                if network.abuse_gap:  # its abuse desk is still to be found: ask again
+                    continue
                 key = (network.cidrs[0] if network.cidrs else outcome.key)[:240]
                 self._index(network, outcome.key)
                 if not _holds(network, outcome.key):  # a sloppy answer: remember the address
                     self._index(NetworkInfo(**{**network.to_dict(), "cidrs": []}), outcome.key)
-                rows.append(self._row("ip", key, network.to_dict(), outcome.server, ttl))
+                # no abuse desk anywhere: kept only as long as a negative answer
+                keep = ttl if network.abuse_email else neg_ttl
+                rows.append(self._row("ip", key, network.to_dict(), outcome.server, keep))
             else:
                 if outcome.negative or not isinstance(outcome.result, RegistrarInfo):
                     self._domains[outcome.key] = NEGATIVE

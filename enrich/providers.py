@@ -1,8 +1,9 @@
 """Recognising CDN fronts and large shared-hosting providers.
 
 The patterns are data (``enrich/data/providers.json``, extended with
-``enrich.providers_file``), matched against the AS name, the RDAP holder and
-network name, and the CNAME chain. Both facts change what a notice must say:
+``enrich.providers_file``), matched against the origin ASN (``asn``: a list of
+numbers), the AS name, the RDAP holder and network name, and the CNAME chain.
+Both facts change what a notice must say:
 a CDN's abuse desk can forward a report but cannot clean the origin, and a
 shared-hosting provider must act on one customer account, not on the address.
 """
@@ -27,6 +28,7 @@ class Pattern:
     as_name: re.Pattern[str] | None
     org: re.Pattern[str] | None
     cname: re.Pattern[str] | None
+    asns: frozenset[int] = frozenset()  # the network's origin ASNs (names change, numbers less)
 
 
 def _compile(entries: list[dict], where: str) -> list[Pattern]:
@@ -38,7 +40,11 @@ def _compile(entries: list[dict], where: str) -> list[Pattern]:
             }
         except re.error as exc:
             raise ConfigError("enrich.providers_file", f"{where}: bad pattern: {exc}") from None
-        patterns.append(Pattern(name=str(entry.get("name", "?")), **compiled))
+        try:
+            asns = frozenset(int(a) for a in entry.get("asn") or [])
+        except (TypeError, ValueError):
+            raise ConfigError("enrich.providers_file", f"{where}: asn must be numbers") from None
+        patterns.append(Pattern(name=str(entry.get("name", "?")), **compiled, asns=asns))
     return patterns
 
 
@@ -70,11 +76,17 @@ class ProviderPatterns:
 
     @staticmethod
     def _match(
-        patterns: list[Pattern], as_name: str, orgs: Iterable[str], cnames: Iterable[str]
+        patterns: list[Pattern],
+        as_name: str,
+        orgs: Iterable[str],
+        cnames: Iterable[str],
+        asn: int | None = None,
     ) -> Match | None:
         orgs = [o for o in orgs if o]
         cnames = [c for c in cnames if c]
         for pattern in patterns:
+            if asn is not None and asn in pattern.asns:
+                return Match(pattern.name, f"AS{asn}" + (f" ({as_name})" if as_name else ""))
             if pattern.as_name and as_name and pattern.as_name.search(as_name):
                 return Match(pattern.name, f"AS name {as_name}")
             for org in orgs:
@@ -86,9 +98,13 @@ class ProviderPatterns:
         return None
 
     def cdn_of(
-        self, as_name: str | None, orgs: Iterable[str], cnames: Iterable[str]
+        self,
+        as_name: str | None,
+        orgs: Iterable[str],
+        cnames: Iterable[str],
+        asn: int | None = None,
     ) -> Match | None:
-        match = self._match(self.cdn, as_name or "", orgs, cnames)
+        match = self._match(self.cdn, as_name or "", orgs, cnames, asn)
         if match and match.name.startswith("a "):  # the generic rule: name the holder
             holder = next((o for o in orgs if o), None) or (as_name or match.name)
             return Match(holder, match.evidence)

@@ -80,6 +80,8 @@ class NetworkInfo:
     abuse_phone: str = ""
     abuse_name: str = ""
     server: str = ""
+    abuse_from: str = ""  # "" (its own entity) or where the walk found it (enrich/rdap_parent.py)
+    abuse_gap: str = ""  # why the walk could not finish this run (a parent down...): retry
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -357,6 +359,14 @@ def load_bootstrap(directory: str = "", *, allow_insecure: bool = False) -> Boot
         bootstrap.load_bootstrap_data(data, allow_insecure=allow_insecure, from_json=False)
     except BootstrapError as exc:
         raise ConfigError("rdap.bootstrap_dir", f"{folder}: {exc}") from None
+    bootstrap.known_servers = {  # type: ignore[attr-defined]
+        RdapClient.server(url)
+        for name in ("asn", "ipv4", "ipv6", "dns")
+        for service in data[name].get("services", [])
+        if isinstance(service, list) and len(service) == 2
+        for url in service[1]
+        if isinstance(url, str)
+    }
     return bootstrap
 
 
@@ -419,6 +429,8 @@ class RdapClient:
         self.servers: dict[str, _Server] = {}
         self._slots = asyncio.Semaphore(config.concurrency)
         self._http: aiohttp.ClientSession | None = None
+        # Servers an ``up`` link may send the parent walk to (enrich/rdap_parent.py).
+        self.bootstrap_servers: set[str] = set(getattr(self.bootstrap, "known_servers", ()))
 
     async def __aenter__(self) -> RdapClient:
         # One pool for the run: keep-alive connections to each server, at most
@@ -516,6 +528,10 @@ class RdapClient:
         result: NetworkInfo | RegistrarInfo
         if kind == "ip":
             result = network_from_parsed(parsed, server)
+            if not result.abuse_email and self.config.parent_budget:
+                from enrich.rdap_parent import ParentWalk
+
+                result = await ParentWalk(self, result, raw, url).run()
         else:
             result = registrar_from_parsed(key, parsed, server)
         return Outcome(kind, key, result=result, server=server)

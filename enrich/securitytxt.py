@@ -6,8 +6,8 @@ where to look (:func:`candidate_urls`), walks the candidates and redirects
 (:class:`Walk`, shared by every fetcher) and reads the bytes with
 ``sectxt.Parser`` (never sectxt's own fetcher, which calls ``requests``
 directly, past the guard). Expiry is judged against the
-run's clock (``--now``), not sectxt's wall clock, and an expired file is
-ignored, as the RFC says.
+run's clock (``--now``), not sectxt's wall clock. An expired file is still a
+hint (issue 11): its mail contact is used at the lowest confidence and flagged.
 """
 
 from __future__ import annotations
@@ -68,6 +68,8 @@ class SecurityTxt:
     expires: datetime | None = None
     expired: bool = False
     errors: list[str] = field(default_factory=list)  # sectxt's error codes, for the record
+    # https: Contact URIs (a report form): shown and named in notices, never mailed
+    web_forms: list[str] = field(default_factory=list)
 
     @property
     def usable(self) -> bool:
@@ -75,7 +77,10 @@ class SecurityTxt:
 
     @property
     def confidence(self) -> float:
-        """A current, well-formed file is near-certain; a sloppy or undated one less so."""
+        """A current, well-formed file is near-certain; a sloppy or undated one less so;
+        an expired one is still a hint, the weakest (issue 11: used, and flagged)."""
+        if self.expired:
+            return 0.4
         if self.expires is None:
             return 0.7
         return 0.95 if not self.errors else 0.85
@@ -108,18 +113,41 @@ def parse(body: bytes, url: str, now: datetime) -> SecurityTxt:
             result.expires = when.astimezone(UTC)
             result.expired = result.expires < now
     emails: list[str] = []
+    forms: list[str] = []
     for value in _field(parser, "contact"):
+        if value.lower().startswith("https://"):
+            form = web_form(value)
+            if form and form not in forms:
+                forms.append(form)
+            continue
         if not value.lower().startswith("mailto:"):
-            continue  # RFC 9116 Contact is a URI; only mailto: gives us an address
+            continue  # RFC 9116 Contact is a URI; tel: and http: are not kept
         address = clean_email(value[7:].split("?", 1)[0])
         if address and address not in emails:
             emails.append(address)
     result.emails = emails[:MAX_CONTACTS]
+    result.web_forms = forms[:MAX_CONTACTS]
     languages = _field(parser, "preferred-languages")
     if languages:
         tags = [normalise_tag(t) for t in languages[0].split(",")]
         result.languages = list(dict.fromkeys(t for t in tags if t))[:8]
     return result
+
+
+def web_form(value: str) -> str:
+    """An https: report-form URL as text safe to show and to put in a notice body, or "".
+
+    Untrusted: one line, no spaces or control characters, no credentials, bounded.
+    """
+    text = value.strip()
+    if len(text) > 300 or any(ch.isspace() or not ch.isprintable() for ch in text):
+        return ""
+    parts = urlsplit(text)
+    if parts.scheme.lower() != "https" or not parts.hostname or "@" in parts.netloc:
+        return ""
+    if any(c in text for c in "<>\"'`\\"):
+        return ""
+    return text
 
 
 def rfc2142_guesses(registered_domain: str | None) -> list[str]:

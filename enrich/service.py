@@ -45,6 +45,7 @@ from enrich.cache import NEGATIVE, RdapCacheStore
 from enrich.csirt import Csirt, load_cert_contacts
 from enrich.dns import HostAddresses, resolve_many
 from enrich.language import cctld_country
+from enrich.origin import note_origins
 from enrich.policy import Candidate, Rung, SiteContext, build_ladder, roles_in
 from enrich.providers import Match, ProviderPatterns
 from enrich.rdap import NetworkInfo, Outcome, RdapClient, RegistrarInfo
@@ -56,6 +57,7 @@ from enrich.securitytxt import (
     rfc2142_guesses,
 )
 from store import eventlog
+from store.evidence import EvidenceStore
 from store.incidents import OPEN_STATES
 from store.models import Contact, Incident, Recipient, Site, SiteContact, Url
 from tocsin.config import Config
@@ -510,7 +512,9 @@ class Enricher:
                 fact.securitytxt_state = "found"
             else:
                 fact.securitytxt_state = "absent"
-                fact.securitytxt_detail = "no mailto: Contact"
+                fact.securitytxt_detail = (
+                    "only a web form" if parsed.web_forms else "no mailto: Contact"
+                )
 
     # writing
 
@@ -540,6 +544,7 @@ class Enricher:
                 for f in facts
                 if f.site_id in batch.sites
             ]
+            note_origins(session, [p.site for p in plans], EvidenceStore.from_config(self.config))
             linked = {link.contact_id for group in batch.links.values() for link in group}
             self._ensure_contacts(session, plans, linked, batch)
             reports = []
@@ -601,6 +606,9 @@ class Enricher:
                 retry_at = outcome.retry_at
         if fact.network_errors:
             gaps.append("rdap:ip")
+        hosting_gap = self._hosting_gap(site, fact, networks, errors)
+        if hosting_gap:  # shown while it lasts; retried enrich.hosting_retries times
+            gaps.append("hosting-contact")
         registrar = fact.registrar if isinstance(fact.registrar, RegistrarInfo) else None
         if registrar and not registrar.abuse_email:
             known = self.cache.registrar(registrar)
@@ -620,7 +628,9 @@ class Enricher:
 
         orgs = [n.org for n in networks] + [n.name for n in networks]
         as_name = asn.as_name if asn else None
-        cdn = self.patterns.cdn_of(as_name, orgs, fact.dns.cname_chain if fact.dns else ())
+        cdn = self.patterns.cdn_of(
+            as_name, orgs, fact.dns.cname_chain if fact.dns else (), asn=asn.asn if asn else None
+        )
         shared = self.patterns.shared_of(as_name, orgs)
         if (
             shared is None
@@ -672,8 +682,16 @@ class Enricher:
                 "url": fact.securitytxt.url if fact.securitytxt else None,
                 "languages": fact.securitytxt.languages if fact.securitytxt else [],
                 "detail": fact.securitytxt_detail or None,
+                # issue 11: web-form contacts kept (shown, never mailed); expiry shown
+                "web_forms": fact.securitytxt.web_forms if fact.securitytxt else [],
+                "expired": bool(fact.securitytxt and fact.securitytxt.expired),
+                "expires": fact.securitytxt.expires.isoformat()
+                if fact.securitytxt and fact.securitytxt.expires
+                else None,
             },
             "cdn": cdn.evidence if cdn else None,
+            "cdn_origin": (site.meta or {}).get("enrich", {}).get("cdn_origin") if cdn else None,
+            "hosting_gap": hosting_gap,
             "shared_hosting": f"{shared.name}: {shared.evidence}" if shared else None,
             "moved_from": site.meta.get("enrich", {}).get("moved_from") if site.meta else None,
         }
@@ -687,7 +705,7 @@ class Enricher:
         site.enrich_attempts = (site.enrich_attempts or 0) + 1
         site.enrich_gaps = sorted(set(gaps))
         site.enriched_at = self.now
-        if gaps:
+        if [g for g in gaps if g != "hosting-contact" or (hosting_gap or {}).get("retrying")]:
             site.enrich_state = "partial"
             wait = min(
                 self.config.enrich.retry_after * (2 ** min(site.enrich_attempts - 1, 8)),
@@ -700,7 +718,7 @@ class Enricher:
             site.enrich_state = "done"
             site.enrich_attempts = 0
             site.next_enrich_at = self.now + self.config.enrich.refresh_after
-            site.enrich_error = None
+            site.enrich_error = "; ".join(errors)[:2000] or None  # a hosting gap left standing
 
         context = SiteContext(
             host=site.host,
@@ -722,6 +740,33 @@ class Enricher:
         report = SiteReport(site.id, site.host, site.enrich_state, site.enrich_gaps, errors)
         return _Plan(site, fact, moved, wanted, context, report)
 
+    def _hosting_gap(
+        self, site: Site, fact: _Facts, networks: list[NetworkInfo], errors: list[str]
+    ) -> dict[str, Any] | None:
+        """A network answered but no abuse desk was found (on it, its parents or its org):
+        a gap to show and to retry ``enrich.hosting_retries`` times, never a silent skip."""
+        if fact.network_errors or not fact.ips or any(n.abuse_email for n in networks):
+            return None  # an RDAP failure is its own gap (rdap:ip)
+        failed = [n for n in networks if n.abuse_gap]
+        if failed:
+            reason = (
+                f"the parent or org of {failed[0].handle or failed[0].name} could not be "
+                f"asked: {failed[0].abuse_gap}"
+            )
+        elif networks:
+            reason = "no abuse contact on the network, its parents or its org"
+        else:
+            reason = "no RDAP network answers for " + ", ".join(fact.ips[:3])
+        before = ((site.meta or {}).get("enrich") or {}).get("hosting_gap") or {}
+        attempts = int(before.get("attempts") or 0) + 1
+        errors.append(f"hosting contact: {reason}")
+        return {
+            "reason": reason[:400],
+            "attempts": attempts,
+            "retrying": attempts <= self.config.enrich.hosting_retries,
+            "since": before.get("since") or self.now.isoformat(),
+        }
+
     def _wanted_contacts(
         self,
         fact: _Facts,
@@ -732,7 +777,8 @@ class Enricher:
     ) -> dict[str, list[dict[str, Any]]]:
         """The site's contacts by source, for each source that answered this run."""
         wanted: dict[str, list[dict[str, Any]]] = {}  # source -> contacts
-        if not fact.network_errors or moved:
+        walk_failed = any(n.abuse_gap for n in networks)  # keep what we knew; retry
+        if (not fact.network_errors and not walk_failed) or moved:
             entries = []
             for network in networks:
                 if network.abuse_email:
@@ -742,9 +788,14 @@ class Enricher:
                             "email": network.abuse_email,
                             "name": network.abuse_name or network.org,
                             "phone": network.abuse_phone,
-                            "confidence": 1.0,
+                            "confidence": 0.9 if network.abuse_from else 1.0,
                             "note": f"{network.org or network.name} {', '.join(network.cidrs[:2])}"
-                            f" via {network.server}",
+                            f" via {network.server}"
+                            + (
+                                f"; abuse desk of the {network.abuse_from}"
+                                if network.abuse_from
+                                else ""
+                            ),
                         }
                     )
             wanted["rdap:ip"] = entries
@@ -765,7 +816,8 @@ class Enricher:
             wanted["rdap:domain"] = entries
         if fact.securitytxt_state in ("found", "expired", "absent"):
             entries = []
-            if fact.securitytxt is not None and fact.securitytxt.usable:
+            if fact.securitytxt is not None and fact.securitytxt.emails:
+                expired = fact.securitytxt.expired  # still a hint: used, flagged, trusted less
                 for email in fact.securitytxt.emails:
                     entries.append(
                         {
@@ -773,7 +825,7 @@ class Enricher:
                             "email": email,
                             "confidence": fact.securitytxt.confidence,
                             "languages": fact.securitytxt.languages,
-                            "note": fact.securitytxt.url,
+                            "note": ("expired " if expired else "") + fact.securitytxt.url,
                         }
                     )
             wanted["security.txt"] = entries

@@ -31,7 +31,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from notifier import mail, render, tokens, xarf_reports
-from notifier.context import IncidentView, load_incidents
+from notifier.context import IncidentView, contact_hints, load_incidents
 from notifier.due import DueItem, due_items
 from notifier.safety import (
     csv_cell,
@@ -159,6 +159,9 @@ class Composer:
     suppression: Suppression
     stats: ComposeStats = field(default_factory=ComposeStats)
     renderer: Renderer | None = None
+    # Contacts this run has queued a notice for: a later round (after a bounce) leaves
+    # them for the next run, so nobody gets two messages from one run.
+    reached: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         if self.renderer is None:
@@ -345,6 +348,7 @@ class Composer:
             ],
         )
         for p in prepared:
+            self.reached.add(p.contact_id)
             stats.notices += 1
             stats.items += len(p.items)
             stats.preview.append(
@@ -541,10 +545,17 @@ class Renderer:
             "site_count": len(set(hosts)),
             "first_host": hosts[0] if hosts else "",
             "previous": history[:10],
-            "families": sorted({views[i.incident_id].family for i in items}),
+            "families": sorted(
+                {
+                    f
+                    for i in items
+                    for f in (views[i.incident_id].families or [views[i.incident_id].family])
+                }
+            ),
             "portal_url": portal,
             "org": self.config.notify.org_name,
             "from_addr": self._sender,
+            **contact_hints([views[i.incident_id] for i in items], cdn_hosts),  # issue 11
         }
 
     def _report(self, view: IncidentView) -> bytes:

@@ -53,6 +53,13 @@ class IncidentView:
     content_type: str | None
     final_url: str | None
     iocs: dict[str, list[str]] = field(default_factory=dict)
+    # Every family the site showed during the incident, ``family`` first: one incident
+    # per site gathers them (a payload that changes between visits, a second URL).
+    families: list[str] = field(default_factory=list)
+    # issue 11 (contacts): what enrichment noted on the site (Site.meta["enrich"])
+    cdn_origin: str | None = None  # the origin behind the CDN its evidence reveals
+    owner_web_forms: list[str] = field(default_factory=list)  # security.txt https: Contact
+    security_txt_expired: bool = False
 
     @property
     def ip(self) -> str | None:
@@ -77,6 +84,7 @@ def _load_chunk(session: Session, ids: list[int]) -> dict[int, IncidentView]:
             Incident.id,
             Incident.public_id,
             Incident.family,
+            Incident.families,
             Incident.state,
             Incident.level,
             Incident.reopen_count,
@@ -96,6 +104,7 @@ def _load_chunk(session: Session, ids: list[int]) -> dict[int, IncidentView]:
             Site.registrar,
             Site.cdn,
             Site.shared_hosting,
+            Site.meta.label("site_meta"),
             Check.id.label("check_id"),
             Check.family.label("check_family"),
             Check.evidence_lines,
@@ -158,5 +167,41 @@ def _load_chunk(session: Session, ids: list[int]) -> dict[int, IncidentView]:
             content_type=i.content_type if has_check else None,
             final_url=i.final_url if has_check else None,
             iocs=dict(i.iocs or {}) if has_check else {},
+            **_enrich_notes(i.site_meta),
         )
+        view = views[i.id]
+        view.families = list(dict.fromkeys([view.family, *(i.families or [])]))
     return views
+
+
+def _enrich_notes(meta: dict | None) -> dict:
+    """The owner's web forms, an expired security.txt, the CDN's origin (issue 11)."""
+    enrich = (meta or {}).get("enrich") or {}
+    sectxt = enrich.get("securitytxt") or {}
+    origin = enrich.get("cdn_origin") or {}
+    return {
+        "cdn_origin": str(origin.get("origin") or "")[:255] or None,
+        "owner_web_forms": [str(u)[:300] for u in sectxt.get("web_forms") or []][:5],
+        "security_txt_expired": bool(sectxt.get("expired")),
+    }
+
+
+def contact_hints(views: Iterable[IncidentView], cdn_hosts: Iterable[str] = ()) -> dict:
+    """A notice's context variables about contacts (issue 11), over its incidents:
+    ``cdn_origin_unknown`` (a CDN-fronted site whose origin we could not find),
+    ``cdn_origin`` (the origins found), ``owner_web_forms``, ``security_txt_expired``."""
+    views = list(views)
+    fronted = set(cdn_hosts)
+    behind = [v for v in views if v.host in fronted]
+    origins = {v.host: v.cdn_origin for v in behind if v.cdn_origin}
+    if len(set(origins.values())) > 1:
+        cdn_origin = ", ".join(f"{o} (for {h})" for h, o in sorted(origins.items()))
+    else:
+        cdn_origin = next(iter(origins.values()), "")
+    forms = list(dict.fromkeys(u for v in views for u in v.owner_web_forms))
+    return {
+        "cdn_origin_unknown": any(not v.cdn_origin for v in behind),
+        "cdn_origin": cdn_origin,
+        "owner_web_forms": forms[:5],
+        "security_txt_expired": any(v.security_txt_expired for v in views),
+    }

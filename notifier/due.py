@@ -3,7 +3,9 @@
 An open incident at ladder level L (0 before its first notice counts as 1)
 owes a notice at level L to every usable contact on its ladder at level L or
 below: a first notice to the ones never told, a follow-up to the ones told at
-an earlier level. ``notice_items``' unique key on (incident, contact, level,
+an earlier level, unless a bounce moved the incident up (``followup_level``):
+a bounce moves the bounced role on, not the ones who were reached.
+``notice_items``' unique key on (incident, contact, level,
 episode) makes each of those at most once, ever; this query finds the ones
 that are not there yet.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, exists, false, select
+from sqlalchemy import and_, case, exists, false, or_, select
 from sqlalchemy.orm import Session
 
 from store.incidents import OPEN_STATES
@@ -42,6 +44,16 @@ def _due_query(by_contact: bool = False):
         NoticeItem.level == TARGET,
         NoticeItem.episode == Incident.reopen_count,
     )
+    # Told in this episode at any level: owed a follow-up only up to ``followup_level``
+    # (set when a bounce moved the incident on for the bounced role alone).
+    told = exists().where(
+        NoticeItem.incident_id == Recipient.incident_id,
+        NoticeItem.contact_id == Recipient.contact_id,
+        NoticeItem.episode == Incident.reopen_count,
+    )
+    followups_owed = or_(
+        Incident.followup_level.is_(None), Incident.followup_level >= TARGET, ~told
+    )
     return (
         select(
             Recipient.incident_id,
@@ -65,6 +77,7 @@ def _due_query(by_contact: bool = False):
             Contact.bounced == false(),
             Contact.suppressed == false(),
             ~already,
+            followups_owed,
         )
     )
 

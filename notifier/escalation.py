@@ -37,7 +37,8 @@ def escalate_after_failure(
     target = next_level(session, incident, failed_level)
     if target is None:
         return None
-    return escalate(session, incident, now, reason=reason, to_level=target)
+    # The bounced role moves on; those reached at this level owe no follow-up for it.
+    return escalate(session, incident, now, reason=reason, to_level=target, followups=False)
 
 
 def escalate_if_due(

@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from notifier import bounces
 from notifier.outbox import bounce_contact
 from notifier.safety import one_line, server_text
 from store import eventlog
@@ -144,6 +145,8 @@ class Dsn:
     delayed: list[str]
     original_id: str | None
     original_ticket: str | None
+    # (recipient, status, diagnostic) of the delayed ones: a soft bounce per contact.
+    delayed_detail: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def parse_dsn(msg: Message) -> Dsn | None:
@@ -154,6 +157,7 @@ def parse_dsn(msg: Message) -> Dsn | None:
         return None
     failed: list[tuple[str, str, str]] = []
     delayed: list[str] = []
+    delayed_detail: list[tuple[str, str, str]] = []
     original_id = original_ticket = None
     for part in msg.walk():
         ctype = part.get_content_type()
@@ -172,12 +176,13 @@ def parse_dsn(msg: Message) -> Dsn | None:
                     failed.append((recipient, status, diagnostic))
                 elif action in ("delayed", "failed"):
                     delayed.append(recipient)
+                    delayed_detail.append((recipient, status, diagnostic))
         elif ctype in ("message/rfc822", "text/rfc822-headers", "message/global-headers"):
             headers = _original_headers(part)
             if headers is not None:
                 original_id = original_id or _first_id(headers.get("Message-ID"))
                 original_ticket = original_ticket or _ticket(headers.get("X-Tocsin-Ticket"))
-    return Dsn(failed, delayed, original_id, original_ticket)
+    return Dsn(failed, delayed, original_id, original_ticket, delayed_detail)
 
 
 def _status_blocks(part: Message) -> list[Message]:
@@ -303,22 +308,27 @@ def _apply_dsn(session, dsn: Dsn, record: InboxMessage, now, stats: InboxStats) 
     if not dsn.failed:
         stats.delayed += 1
         record.data = {"delayed": dsn.delayed[:20]}
+        for notice in _dsn_notices(session, dsn, dsn.delayed_detail):
+            record.notice_id = notice.id
+            status, diagnostic = next(
+                ((s, d) for r, s, d in dsn.delayed_detail if r == notice.recipient.lower()),
+                ("", ""),
+            )
+            contact = session.get(Contact, notice.contact_id)
+            if contact is not None:
+                reason = f"DSN delayed {status} {diagnostic}".strip()
+                bounces.record_soft(contact, now, reason)
+                eventlog.record(
+                    session,
+                    now,
+                    "contact.deferred",
+                    subject=("contact", contact.id),
+                    notice=notice.ticket,
+                    source="dsn",
+                    reason=reason[:500],
+                )
         return
-    notices: list[Notice] = []
-    if dsn.original_id:
-        notices = list(session.scalars(select(Notice).where(Notice.message_id == dsn.original_id)))
-    if not notices and dsn.original_ticket:
-        notices = list(session.scalars(select(Notice).where(Notice.ticket == dsn.original_ticket)))
-    if not notices:  # the original was not returned: the last notice to that address
-        for recipient, _, _ in dsn.failed:
-            last = session.scalars(
-                select(Notice)
-                .where(Notice.recipient == recipient, Notice.state == "sent")
-                .order_by(Notice.sent_at.desc(), Notice.id.desc())
-                .limit(1)
-            ).first()
-            if last is not None:
-                notices.append(last)
+    notices = _dsn_notices(session, dsn, dsn.failed)
     record.data = {"failed": [list(f) for f in dsn.failed[:20]], "original": dsn.original_id}
     if not notices:
         stats.unmatched += 1
@@ -336,6 +346,27 @@ def _apply_dsn(session, dsn: Dsn, record: InboxMessage, now, stats: InboxStats) 
             session, notice, now, reason=notice.last_error, source="dsn"
         )
         stats.bounces += 1
+
+
+def _dsn_notices(session, dsn: Dsn, recipients: list[tuple[str, str, str]]) -> list[Notice]:
+    """The notices a DSN is about: by the returned Message-ID, else the ticket, else
+    the last notice sent to each of its recipients."""
+    notices: list[Notice] = []
+    if dsn.original_id:
+        notices = list(session.scalars(select(Notice).where(Notice.message_id == dsn.original_id)))
+    if not notices and dsn.original_ticket:
+        notices = list(session.scalars(select(Notice).where(Notice.ticket == dsn.original_ticket)))
+    if not notices:  # the original was not returned: the last notice to that address
+        for recipient, _, _ in recipients:
+            last = session.scalars(
+                select(Notice)
+                .where(Notice.recipient == recipient, Notice.state == "sent")
+                .order_by(Notice.sent_at.desc(), Notice.id.desc())
+                .limit(1)
+            ).first()
+            if last is not None:
+                notices.append(last)
+    return notices
 
 
 def _apply_reply(

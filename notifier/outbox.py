@@ -24,7 +24,7 @@ from datetime import timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import defer
 
-from notifier import faults
+from notifier import bounces, faults
 from notifier.escalation import escalate_after_failure
 from notifier.transport import Outcome, Transport
 from store import eventlog
@@ -60,6 +60,7 @@ class SendStats:
     escalated: int = 0
     reconciled_sent: int = 0
     requeued: int = 0
+    held_over: int = 0  # a second message to one recipient in one run: left for the next
     errors: list[str] = field(default_factory=list)
 
 
@@ -72,6 +73,11 @@ class Outbox:
         self.config = app.config
         self.me = worker_id()
         self.stopped = False  # the transport said stop (relay unreachable) in send_due
+        # At most one message per recipient per run, whatever path queued it (a notice
+        # left queued by an earlier run, a digest, a second role on the same mailbox):
+        # address -> the notice group that went (parts of one notice share it).
+        self.sent_to: dict[str, tuple] = {}
+        self.held_over: set[int] = set()  # left queued for the next run
 
     @property
     def now(self):
@@ -149,6 +155,8 @@ class Outbox:
         )
         if kind is not None:
             query = query.where(Notice.kind == kind)
+        if self.held_over:
+            query = query.where(Notice.id.not_in(sorted(self.held_over)))
         return query.order_by(Notice.id)
 
     def send_due(self, stats: SendStats, limit: int | None = None, kind: str | None = None) -> int:
@@ -159,6 +167,7 @@ class Outbox:
         db = self.app.db
         batch = self.config.notify.send_batch
         handled = 0
+        held_before = len(self.held_over)
         while limit is None or handled < limit:
             with db.claim() as session:
                 size = batch if limit is None else min(batch, limit - handled)
@@ -167,6 +176,7 @@ class Outbox:
                         self._due_query(kind).limit(size).with_for_update(skip_locked=True)
                     )
                 )
+                claimed = self._one_per_recipient(claimed, stats)
                 for notice in claimed:
                     notice.state = "sending"
                     notice.sending_at = self.now
@@ -174,6 +184,9 @@ class Outbox:
                     notice.attempts = (notice.attempts or 0) + 1
                 work = [(n.id, n.message_id, n.recipient, n.message) for n in claimed]
             if not work:
+                if self.held_over and size and len(self.held_over) > held_before:
+                    held_before = len(self.held_over)
+                    continue  # the batch was all held over: look further down the queue
                 return handled
             faults.point("after-claim")
             outcomes: list[tuple[int, Outcome]] = []
@@ -197,6 +210,20 @@ class Outbox:
                 self.stopped = True  # even when it was the batch's last message
                 return handled
         return handled
+
+    def _one_per_recipient(self, claimed: list[Notice], stats: SendStats) -> list[Notice]:
+        """The claimed notices whose recipient has had no other message from this run;
+        the rest stay queued (unclaimed, untouched) for the next run."""
+        keep = []
+        for notice in claimed:
+            address = notice.recipient.lower()
+            group = (notice.contact_id, notice.kind, notice.level, notice.parts, notice.created_at)
+            if self.sent_to.setdefault(address, group) != group:
+                self.held_over.add(notice.id)
+                stats.held_over += 1
+                continue
+            keep.append(notice)
+        return keep
 
     def _release(self, notice_ids: list[int]) -> None:
         """Give claimed-but-untried notices back to the queue (the relay is down)."""
@@ -311,6 +338,10 @@ class Outbox:
         notify = self.config.notify
         notice.last_error = f"{outcome.code or ''} {outcome.error}".strip()
         notice.claimed_by = None
+        if bounces.is_recipient_deferral(outcome.code, outcome.stop):
+            contact = session.get(Contact, notice.contact_id)
+            if contact is not None:
+                bounces.record_soft(contact, self.now, notice.last_error)
         if notice.attempts >= notify.max_attempts:
             notice.state = "failed"
             eventlog.record(
@@ -351,9 +382,7 @@ def bounce_contact(session, notice: Notice, now, *, reason: str, source: str) ->
     """
     contact = session.get(Contact, notice.contact_id)
     if contact is not None:
-        if not contact.bounced:
-            contact.bounced = True
-            contact.bounced_at = now
+        bounces.record_hard(contact, now, reason)
         contact.bounces = (contact.bounces or 0) + 1
     eventlog.record(
         session,

@@ -122,7 +122,7 @@ def _compose_all(
     """Queue every due notice, chunk by chunk (``idle``: work to do while workers render)."""
     db = app.db
     with db.session() as session:
-        contact_ids = due_contact_ids(session)
+        contact_ids = [c for c in due_contact_ids(session) if c not in composer.reached]
     size = app.config.notify.compose_batch
     chunks = [contact_ids[start : start + size] for start in range(0, len(contact_ids), size)]
     workers = app.config.notify.workers

@@ -52,6 +52,10 @@ _TYPES: dict[str, tuple[str, dict[str, Any]]] = {
         "remote_compromise",
         {"compromise_type": "other", "malicious_activities": ["data_exfiltration"]},
     ),
+    "webshell": (
+        "remote_compromise",
+        {"compromise_type": "webshell", "malicious_activities": ["hosting_malware"]},
+    ),
     "injected-script": (
         "remote_compromise",
         {"compromise_type": "other", "malicious_activities": ["hosting_malware"]},

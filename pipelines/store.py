@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from crawler.items import CheckItem, CheckOutcome
 from crawler.signatures.domains import host_of, registered_domain
+from pipelines import executables
 from store import eventlog, incidents
 from store.db import UNAVAILABLE, Database
 from store.models import Campaign, Check, Event, Evidence, Incident, IncidentUrl, Site, Url
@@ -101,6 +102,7 @@ class StoreWriter:
         """Checks, evidence, URL states and events in few statements; then the incidents."""
         ids = {item.url_id for item in items}
         urls = {u.id: u for u in session.scalars(select(Url).where(Url.id.in_(ids)))}
+        executables.corroborate(session, items)  # a compromised site's lone executable
         rows: list[tuple[CheckItem, Url, Check]] = []
         for item in items:
             url = urls.get(item.url_id)
@@ -176,12 +178,15 @@ class StoreWriter:
         # batch gets the campaign its first check got (``_campaigns`` keeps ``previous``
         # current), and a flush first, so that record_malicious sees the first one's link.
         previous = self._previous_many(session, [url.id for _, url, _ in malicious])
+        # One open incident per site: a site that has one keeps its campaign whatever
+        # family this check found, and so does a site met twice in this batch.
+        by_site = _open_campaigns(session, sites)
         recorded: list[tuple[Check, Incident, Campaign]] = []
         seen: set[int] = set()
         with session.no_autoflush:  # flush only where an id is needed
             # Every campaign first (the new ones in one flush), then the incidents,
             # which need the campaigns' ids.
-            chosen = self._campaigns(session, malicious, now, previous)
+            chosen = self._campaigns(session, malicious, now, previous, by_site)
             for (item, url, check), campaign in zip(malicious, chosen, strict=True):
                 if url.id in seen:
                     session.flush()
@@ -257,15 +262,29 @@ class StoreWriter:
         rows: list[tuple[CheckItem, Url, Check]],
         now: datetime,
         previous: dict[tuple[int, str], Campaign],
+        by_site: dict[str, Campaign],
     ) -> list[Campaign]:
-        """:meth:`_campaign` for each row, the new campaigns written in one flush."""
+        """:meth:`_campaign` for each row, the new campaigns written in one flush;
+        a row whose site has an open incident (``by_site``) takes that one's campaign.
+        A row named into a campaign at ingest (``--campaign``) takes that campaign, and
+        goes first: the site's incident moves there (``record_malicious``) and the
+        site's other URLs follow it."""
         self._fresh = {"new": [], "names": {}, "keys": {}}
+        order = sorted(range(len(rows)), key=lambda i: rows[i][1].campaign_hint is None)
         try:
-            chosen = []
-            for item, url, _ in rows:
-                campaign = self._campaign(session, item, url, now, previous)
-                previous[(url.id, campaign.family)] = campaign  # for the URL's next check
-                chosen.append(campaign)
+            picked: dict[int, Campaign] = {}
+            for index in order:
+                item, url, _ = rows[index]
+                host = _site_host(url, item)
+                campaign = None if url.campaign_hint else by_site.get(host)
+                if campaign is not None:
+                    _join_campaign(campaign, item, now)
+                else:
+                    campaign = self._campaign(session, item, url, now, previous)
+                    previous[(url.id, campaign.family)] = campaign  # for the URL's next check
+                    by_site[host] = campaign
+                picked[index] = campaign
+            chosen = [picked[index] for index in range(len(rows))]
             fresh, self._fresh = self._fresh, None
         except BaseException:
             self._fresh = None
@@ -417,6 +436,36 @@ class StoreWriter:
             family=campaign.family,
             manual=campaign.manual,
         )
+
+
+def _open_campaigns(session: Session, sites: dict[str, Site]) -> dict[str, Campaign]:
+    """The campaign of each site's open incident, by host (sites without one left out)."""
+    by_id = {site.id: host for host, site in sites.items() if site.id is not None}
+    found: dict[str, Campaign] = {}
+    if not by_id:
+        return found
+    rows = session.execute(
+        select(Incident.site_id, Campaign)
+        .join(Campaign, Incident.campaign_id == Campaign.id)
+        .where(Incident.site_id.in_(by_id), Incident.state.in_(incidents.OPEN_STATES))
+        .order_by(Incident.id)
+    )
+    for site_id, campaign in rows:
+        found.setdefault(by_id[site_id], campaign)
+    return found
+
+
+def _join_campaign(campaign: Campaign, item: CheckItem, now: datetime) -> None:
+    """A check that joins a site's open incident: the campaign is seen again and keeps
+    the check's indicators (not its cluster keys: those name the check's own family)."""
+    campaign.last_seen = max(campaign.last_seen, now)
+    iocs = {k: list(v) for k, v in (campaign.iocs or {}).items()}
+    for kind, values in item.iocs.items():
+        bucket = iocs.setdefault(kind, [])
+        for value in values:
+            if value not in bucket and len(bucket) < MAX_CAMPAIGN_IOCS:
+                bucket.append(value)
+    campaign.iocs = iocs
 
 
 def _site_host(url: Url, item: CheckItem) -> str:

@@ -24,3 +24,5 @@ def judge(engine: Engine, item: CheckItem) -> None:
     if line:  # the behaviour needed a phone or a search referer: say so first
         item.evidence_lines = [line, *verdict.evidence]
     item.meta["cluster"] = verdict.cluster
+    if verdict.error and not item.error:
+        item.error = verdict.error

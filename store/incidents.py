@@ -63,18 +63,39 @@ def record_malicious(
 ) -> Incident:
     """Open, refresh or reopen the incident for a malicious check of ``url``.
 
-    A resolved incident found malicious again is reopened and counted as a
+    A site has one open incident whatever its checks find: a check of another
+    family (a payload that changes between visits, a second URL) joins the
+    open incident and adds its family, so no second ticket and no second first
+    notice; a check named into a manual campaign (``ingest --campaign``) moves it
+    there. A resolved incident found malicious again is reopened and counted as a
     re-compromise; its level starts again at 0 so the ladder restarts.
     """
-    incident = session.scalars(
-        select(Incident).where(Incident.site_id == site.id, Incident.campaign_id == campaign.id)
-    ).one_or_none()
+    incident = open_incident_of(session, site.id)
+    in_campaign = None
+    if incident is None or (campaign.manual and incident.campaign_id != campaign.id):
+        in_campaign = session.scalars(
+            select(Incident).where(Incident.site_id == site.id, Incident.campaign_id == campaign.id)
+        ).one_or_none()
+    named = campaign.manual and in_campaign is None  # an operator named this campaign
+    if incident is not None and named and incident.campaign_id != campaign.id:
+        eventlog.record(
+            session,
+            now,
+            "incident.moved",
+            incident_id=incident.id,
+            from_campaign=incident.campaign_id,
+            to_campaign=campaign.id,
+            check_id=check.id,
+        )
+        incident.campaign_id = campaign.id
+    incident = incident or in_campaign
     if incident is None:
         incident = Incident(
             public_id=new_public_id(),
             site_id=site.id,
             campaign_id=campaign.id,
             family=check.family,
+            families=[check.family] if check.family else [],
             state="open",
             level=0,
             first_seen=now,
@@ -103,6 +124,7 @@ def record_malicious(
         incident.resolved_at = None
         incident.first_notified = None
         incident.level_reached_at = None
+        incident.followup_level = None
         incident.next_recheck_at = None
         incident.recheck_index = 0
         eventlog.record(
@@ -117,6 +139,7 @@ def record_malicious(
     incident.last_confirmed = max(incident.last_confirmed, now)
     incident.last_check_id = check.id
     incident.family = incident.family or check.family
+    add_family(session, incident, check, now)
     link = session.scalars(
         select(IncidentUrl).where(
             IncidentUrl.incident_id == incident.id, IncidentUrl.url_id == url.id
@@ -125,6 +148,36 @@ def record_malicious(
     if link is None:
         session.add(IncidentUrl(incident_id=incident.id, url_id=url.id, added_at=now))
     return incident
+
+
+def open_incident_of(session: Session, site_id: int) -> Incident | None:
+    """The site's open incident (the oldest, should an older store hold two)."""
+    return session.scalars(
+        select(Incident)
+        .where(Incident.site_id == site_id, Incident.state.in_(OPEN_STATES))
+        .order_by(Incident.id)
+        .limit(1)
+    ).first()
+
+
+def add_family(session: Session, incident: Incident, check: Check, now: datetime) -> bool:
+    """Note a family the incident had not seen yet (``family`` stays the first one)."""
+    families = list(incident.families or ([incident.family] if incident.family else []))
+    if not check.family or check.family in families:
+        if incident.families is None:
+            incident.families = families
+        return False
+    incident.families = [*families, check.family]  # a new list: JSON columns track assignment
+    if len(families) > 0:
+        eventlog.record(
+            session,
+            now,
+            "incident.family_added",
+            incident_id=incident.id,
+            family=check.family,
+            check_id=check.id,
+        )
+    return True
 
 
 def confirm(session: Session, incident: Incident, check: Check, now: datetime) -> None:
@@ -252,11 +305,17 @@ def escalate(
     *,
     reason: str,
     to_level: int | None = None,
+    followups: bool = True,
 ) -> int:
     """Move up the ladder (to ``to_level``, default the next level); the notifier
     then sends that level's notices. A level with nobody to tell is skipped by
-    passing the next level that has someone."""
+    passing the next level that has someone. ``followups=False`` (a bounce): the
+    contacts already told are not written to again for this move, only the new level."""
     before = incident.level
+    if followups:
+        incident.followup_level = None
+    elif incident.followup_level is None:
+        incident.followup_level = max(before, 1)
     incident.level = max(to_level if to_level is not None else before + 1, before + 1)
     incident.level_reached_at = now
     eventlog.record(
@@ -267,6 +326,7 @@ def escalate(
         from_level=before,
         to_level=incident.level,
         reason=reason,
+        followups=followups,
     )
     return incident.level
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import String, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
+from store.bounces import bounce_fields, bounce_summary, bounces_cell
 from store.models import (
     VERDICTS,
     Campaign,
@@ -135,7 +136,31 @@ def status_summary(
                 "median_days_to_resolve": row.median_days_to_resolve,
             }
         )
-    return {"urls": urls, "notices": notices, "campaigns": campaigns}
+    return {
+        "urls": urls,
+        "notices": notices,
+        "campaigns": campaigns,
+        "bounces": bounce_summary(session),
+        "enrichment": enrichment_summary(session),
+    }
+
+
+def enrichment_summary(session: Session) -> dict[str, int]:
+    """Sites by enrichment state, and those whose hosting contact is missing (issue 11)."""
+    counts = {"pending": 0, "partial": 0, "done": 0}
+    for state, count in session.execute(
+        select(Site.enrich_state, func.count()).group_by(Site.enrich_state)
+    ):
+        counts[state or "pending"] = counts.get(state or "pending", 0) + count
+    counts["hosting_contact_missing"] = (
+        session.scalar(
+            select(func.count())
+            .select_from(Site)
+            .where(cast(Site.enrich_gaps, String).like('%"hosting-contact"%'))
+        )
+        or 0
+    )
+    return counts
 
 
 def tlp_label(label: str) -> str:
@@ -215,6 +240,10 @@ def records_for(
                 Site.as_name,
                 Site.prefix,
                 Site.registrar,
+                Site.cdn,
+                Site.enrich_state,
+                Site.enrich_gaps,
+                Site.meta,
             ).where(Site.id.in_(site_ids))
         )
     }
@@ -228,15 +257,23 @@ def records_for(
     people = {
         row.id: row
         for row in session.execute(
-            select(Contact.id, Contact.role, Contact.email).where(
-                Contact.id.in_({contact_id for _, contact_id, _ in links})
-            )
+            select(
+                Contact.id,
+                Contact.role,
+                Contact.email,
+                Contact.bounced,
+                Contact.bounce_status,
+                Contact.bounced_at,
+                Contact.bounce_reason,
+            ).where(Contact.id.in_({contact_id for _, contact_id, _ in links}))
         )
     }
-    contacts: dict[int, list[dict[str, str]]] = defaultdict(list)
+    contacts: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for site_id, contact_id, source in links:
         person = people[contact_id]
-        contacts[site_id].append({"role": person.role, "email": person.email, "source": source})
+        contacts[site_id].append(
+            {"role": person.role, "email": person.email, "source": source, **bounce_fields(person)}
+        )
 
     incident_of: dict[int, Any] = {}
     rows = session.execute(
@@ -248,6 +285,8 @@ def records_for(
             Incident.first_notified,
             Incident.resolved_at,
             Incident.tlp,
+            Incident.family.label("incident_family"),
+            Incident.families,
             Campaign.tlp.label("campaign_tlp"),
             Campaign.name,
         )
@@ -276,7 +315,8 @@ def records_for(
             "as_name": site.as_name if site else None,
             "prefix": site.prefix if site else None,
             "registrar": site.registrar if site else None,
-            "contacts": contacts.get(site.id, []) if site else [],
+            "contacts": contacts.get(site.id, []) + contact_extras(site.meta) if site else [],
+            "enrichment": enrichment_record(site) if site else None,
             "incident": None
             if incident is None
             else {
@@ -285,9 +325,38 @@ def records_for(
                 "level": incident.level,
                 "first_notified": iso(incident.first_notified),
                 "resolved": iso(incident.resolved_at),
+                # every family the site showed during the incident, the first first
+                "families": list(incident.families or [])
+                or ([incident.incident_family] if incident.incident_family else []),
             },
             "tlp": tlp_label(label),
         }
+
+
+def contact_extras(meta: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Contacts that are not mailboxes (issue 11): the owner's security.txt web forms."""
+    sectxt = ((meta or {}).get("enrich") or {}).get("securitytxt") or {}
+    return [
+        {"role": "owner", "email": "", "source": "security.txt", "kind": "web-form", "url": url}
+        for url in sectxt.get("web_forms") or []
+    ]
+
+
+def enrichment_record(site: Any) -> dict[str, Any]:
+    """What enrichment could not learn, shown rather than hidden (issue 11): its gaps, a
+    missing hosting contact, an expired security.txt, a CDN and the origin behind it."""
+    enrich = (site.meta or {}).get("enrich") or {}
+    sectxt = enrich.get("securitytxt") or {}
+    gap = enrich.get("hosting_gap") or None
+    origin = enrich.get("cdn_origin") or {}
+    return {
+        "state": site.enrich_state,
+        "gaps": list(site.enrich_gaps or []),
+        "hosting_contact_missing": gap.get("reason") if gap else None,
+        "security_txt_expired": bool(sectxt.get("expired")),
+        "cdn": site.cdn,
+        "cdn_origin": origin.get("origin") if site.cdn else None,
+    }
 
 
 CSV_COLUMNS = [
@@ -310,6 +379,7 @@ CSV_COLUMNS = [
     "first_notified",
     "resolved",
     "tlp",
+    "contact_bounces",  # JSON: [{email, role, bounce_status, bounced_at, bounce_reason}]
 ]
 
 
@@ -340,10 +410,13 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
         **{k: record[k] for k in CSV_COLUMNS if k in record and not isinstance(record[k], list)},
         "rules": ";".join(record["rules"]),
         "ips": ";".join(record["ips"]),
-        "contacts": ";".join(f"{c['role']}:{c['email']}:{c['source']}" for c in record["contacts"]),
+        "contacts": ";".join(
+            f"{c['role']}:{c.get('url') or c['email']}:{c['source']}" for c in record["contacts"]
+        ),
         "incident_id": incident.get("id"),
         "incident_state": incident.get("state"),
         "incident_level": incident.get("level"),
         "first_notified": incident.get("first_notified"),
         "resolved": incident.get("resolved"),
+        "contact_bounces": bounces_cell(record["contacts"]),
     }

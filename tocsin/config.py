@@ -154,7 +154,7 @@ class CrawlConfig(Section):
 
 
 class SignaturesConfig(Section):
-    known_bad: str = ""  # a file of known-bad domains and IPs, one a line
+    known_bad: str = ""  # a file of known-bad domains, IPs and file SHA-256s, one a line
     rules_dir: str = ""  # extra YARA-X rules (*.yar) besides the bundled ones
     community_rules: list[str] = Field(default_factory=list)  # fiddleitm JSON / IOK folders
     # What a community-rule match alone makes of a page: third-party rules vary in
@@ -203,6 +203,10 @@ class RdapConfig(Section):
     max_retry_wait: Duration = timedelta(seconds=10)  # longer Retry-After: defer to a later run
     max_failures_per_server: int = Field(default=3, ge=1)  # then skip that server this run
     max_response: Size = 2 * 1024**2
+    # A network without an abuse entity: how many parent networks (up link / parentHandle)
+    # are walked, and how many extra queries one lookup may spend on it (orgs included).
+    parent_depth: int = Field(default=3, ge=0, le=8)
+    parent_budget: int = Field(default=6, ge=0, le=32)
 
 
 class EnrichConfig(Section):
@@ -227,6 +231,8 @@ class EnrichConfig(Section):
     # More sites than this on one address marks it as shared hosting.
     shared_hosting_sites: int = Field(default=20, ge=2)
     default_language: str = "en"
+    # Runs that retry a missing hosting contact (no abuse desk found) before it stays a gap.
+    hosting_retries: int = Field(default=3, ge=0, le=20)
 
 
 class NotifyConfig(Section):

@@ -80,4 +80,58 @@
       } catch (e) {}
     }
   }
+  // Outbound channels the network log cannot see: what a page hands to a WebRTC data
+  // channel (peer-to-peer, around any proxy) is noted with the peer's ICE servers, even
+  // when the connection never opens (the guard's browser sends no non-proxied UDP).
+  const X = (T.exfil = []);
+  function sample(data) {
+    if (typeof data === "string") return data.slice(0, 2000);
+    if (data instanceof ArrayBuffer) return new TextDecoder().decode(data.slice(0, 2000));
+    if (ArrayBuffer.isView(data)) return new TextDecoder().decode(data).slice(0, 2000);
+    if (typeof Blob !== "undefined" && data instanceof Blob) return `[blob of ${data.size} bytes]`;
+    return String(data).slice(0, 2000);
+  }
+  if (window.RTCPeerConnection && window.RTCDataChannel) {
+    const owners = new WeakMap();
+    const create = RTCPeerConnection.prototype.createDataChannel;
+    RTCPeerConnection.prototype.createDataChannel = function createDataChannel(...args) {
+      const channel = create.apply(this, args);
+      try {
+        owners.set(channel, this);
+      } catch (e) {}
+      return channel;
+    };
+    const send = RTCDataChannel.prototype.send;
+    RTCDataChannel.prototype.send = function send_(data) {
+      try {
+        if (X.length < 100) {
+          const pc = owners.get(this);
+          const servers = [];
+          if (pc) {
+            for (const s of (pc.getConfiguration().iceServers || []).slice(0, 5)) {
+              servers.push(...[].concat(s.urls || []).map((u) => String(u).slice(0, 300)));
+            }
+            const sdp = (pc.remoteDescription && pc.remoteDescription.sdp) || "";
+            for (const m of sdp.matchAll(/a=candidate:\S+ \d+ \S+ \d+ (\S+) (\d+)/g)) {
+              if (servers.length < 10) servers.push(`peer:${m[1]}:${m[2]}`);
+            }
+          }
+          X.push({ channel: "webrtc", label: String(this.label).slice(0, 100), servers,
+                   state: this.readyState, data: sample(data), script: scriptOf() });
+        }
+      } catch (e) {}
+      return send.call(this, data);
+    };
+    for (const [fn, name] of [
+      [RTCPeerConnection.prototype.createDataChannel, "createDataChannel"],
+      [RTCDataChannel.prototype.send, "send"],
+    ]) {
+      try {
+        Object.defineProperty(fn, "toString", {
+          value: () => `function ${name}() { [native code] }`,
+        });
+        Object.defineProperty(fn, "name", { value: name });
+      } catch (e) {}
+    }
+  }
 })();

@@ -8,7 +8,7 @@ A :class:`Recorder` is attached to the page before navigation (scrapy-playwright
   line), post data, and whether the guard refused it;
 - the main frame's navigations with their cause (HTTP redirect, script,
   meta refresh), popups, downloads (bytes to ``browser.max_download``),
-  WebSockets (first frames), workers, console errors, dialogs;
+  WebSockets (first frames), WebRTC data-channel sends, workers, console errors, dialogs;
 - bodies of documents and scripts (for the YARA rules).
 
 After the page has loaded, :meth:`Recorder.finish` lets it settle, fills payment
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from crawler.browser import exfil
 from crawler.items import Blob
 from crawler.net import RECENT_BLOCKS, NetPolicy
 from crawler.triage import sniff
@@ -144,6 +145,7 @@ class Recorder:
         self.dialogs: list[dict[str, str]] = []
         self.dialog_count = 0
         self.websockets: list[dict[str, Any]] = []
+        self.datachannels: list[dict[str, Any]] = []
         self.workers: list[str] = []
         self.blocked: list[dict[str, str]] = []
         self.bodies: dict[str, bytes] = {}
@@ -383,7 +385,12 @@ class Recorder:
     def _on_websocket(self, ws: Any) -> None:
         if len(self.websockets) >= 20:
             return
-        record: dict[str, Any] = {"url": _clip(ws.url, 2000), "sent": [], "received": []}
+        record: dict[str, Any] = {
+            "url": _clip(ws.url, 2000),
+            "sent": [],
+            "received": [],
+            "sent_phases": [],
+        }
         self.websockets.append(record)
 
         def keep(key: str) -> Any:
@@ -392,6 +399,8 @@ class Recorder:
                     if isinstance(payload, bytes):
                         payload = payload[:500].decode("utf-8", "replace")
                     record[key].append(str(payload)[:500])
+                    if key == "sent":  # when: before or after the test data was typed
+                        record["sent_phases"].append(self.phase)
 
             return _frame
 
@@ -572,6 +581,15 @@ class Recorder:
                     for entry in more[:100]:
                         entry["frame"] = _clip(frame.url, 300)
                     listeners.extend(more[:100])
+        for frame in page.frames[:10]:
+            with contextlib.suppress(Exception):
+                sent = await self._eval(
+                    frame, "() => (window.__tocsin && window.__tocsin.exfil) || []", None, 2
+                )
+                for entry in sent[:50]:
+                    if len(self.datachannels) < 100:
+                        entry["frame"] = _clip(frame.url, 300)
+                        self.datachannels.append(entry)
         self.final_url = page.url
         with contextlib.suppress(Exception):
             dom = await asyncio.wait_for(page.content(), 8)
@@ -609,7 +627,7 @@ class Recorder:
             reason = self.nav_reasons.get(nav["url"] or "", "")
             navigations.append({**nav, "reason": reason or None})
         info = self.page_info
-        return {
+        recorded = {
             "url": self.url,
             "final_url": self.final_url
             or (self.navigations[-1]["url"] if self.navigations else None),
@@ -649,7 +667,10 @@ class Recorder:
             "dom": self.dom,
             "bodies": self.bodies,
             "body_types": self.body_types,
+            "datachannels": self.datachannels,
         }
+        recorded["exfil"] = exfil.events(recorded)
+        return recorded
 
     def blobs(self) -> list[Blob]:
         out = []

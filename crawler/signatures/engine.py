@@ -21,7 +21,7 @@ import logging
 import threading
 
 from crawler.items import CheckItem
-from crawler.signatures import behaviour, community
+from crawler.signatures import behaviour, community, executables, kits, webshells
 from crawler.signatures.domains import host_of
 from crawler.signatures.knownbad import KnownBad
 from crawler.signatures.verdict import Finding, Verdict, combine
@@ -76,8 +76,21 @@ class Engine:
             return Verdict(
                 "offline", evidence=[f"{defang(item.url)} is offline: {item.route_reason}"]
             )
-        findings = self.findings(item)
+        failures: list[str] = []
+        findings = self.findings(item, failures)
         verdict = combine(findings)
+        if failures and verdict.value != "malicious":
+            # A check that could not look at the page has not found it clean: an error,
+            # retried on the error schedule, with the reason kept.
+            reason = "; ".join(failures)
+            return Verdict(
+                "error",
+                rules=verdict.rules,
+                iocs=verdict.iocs,
+                evidence=[f"the check of {defang(item.url)} failed: {reason}", *verdict.evidence],
+                findings=findings,
+                error=reason,
+            )
         if item.route in ("error", "blocked"):
             strong = verdict.value == "malicious" and (verdict.confidence or 0) >= 0.85
             if not strong:
@@ -93,14 +106,26 @@ class Engine:
                 )
         return verdict
 
-    def findings(self, item: CheckItem) -> list[Finding]:
+    def findings(self, item: CheckItem, failures: list[str] | None = None) -> list[Finding]:
+        """Every finding; a check that raises is logged and named in ``failures``."""
         facts = behaviour.Facts.of(item, self.allow, self.known_bad, self._resolve)
         found: list[Finding] = []
-        for check in behaviour.CHECKS:
+        for check in (
+            *behaviour.CHECKS,
+            *kits.CHECKS,
+            *webshells.CHECKS,
+            executables.known_bad_hash,
+        ):
             try:
                 found.extend(check(facts))
-            except Exception:
+            except Exception as exc:
                 log.exception("check %s failed on %s", check.__name__, item.url)
+                if failures is not None:
+                    detail = " ".join(str(exc).split())[:200]
+                    failures.append(
+                        f"the {check.__name__.replace('_', '-')} check failed on this page "
+                        f"({type(exc).__name__}{': ' + detail if detail else ''})"
+                    )
         found.extend(self._yara(item))
         found.extend(self._community(item, facts))
         return found

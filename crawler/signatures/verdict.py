@@ -12,6 +12,7 @@ FAMILY_PRECEDENCE = (
     "card-skimmer",
     "fake-update",
     "cryptominer",
+    "webshell",
     "phishing",
     "drive-by-download",
     "hidden-iframe",
@@ -52,6 +53,7 @@ class Verdict:
     evidence: list[str] = field(default_factory=list)
     cluster: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    error: str | None = None  # why the check failed (value "error"), kept on the check
 
 
 def _rank(family: str | None) -> int:

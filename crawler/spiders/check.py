@@ -58,6 +58,7 @@ from crawler.net import RECENT_BLOCKS
 from crawler.runner import run_context
 from crawler.settings import BROWSER_SLOT
 from crawler.triage import filename_from, sniff
+from enrich.origin import origin_hints
 from store.models import Url
 
 log = logging.getLogger("tocsin.crawl")
@@ -183,6 +184,8 @@ class CheckSpider(Spider):
             "content_type": content_type[:200] or None,
             "kind": "http",
         }
+        if hints := origin_hints(response.headers):  # a CDN's origin, named by a header
+            hop["origin"] = hints
         item.redirect_chain.append(hop)
         location = response.headers.get("Location")
         if 300 <= response.status < 400 and location:

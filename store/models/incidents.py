@@ -61,6 +61,9 @@ class Incident(Base):
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
     family: Mapped[str | None] = mapped_column(String(64))
+    # Every family the site's checks found during this incident, first one first
+    # (``family`` stays the first): a site has one open incident, whatever it serves.
+    families: Mapped[list[str] | None] = mapped_column(JSONType, default=list)
     state: Mapped[str] = mapped_column(String(16), default="open")
     level: Mapped[int] = mapped_column(Integer, default=0)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -68,6 +71,9 @@ class Incident(Base):
     last_check_id: Mapped[int | None] = mapped_column(ForeignKey("checks.id"))
     first_notified: Mapped[datetime | None] = mapped_column(UTCDateTime())
     level_reached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Contacts already told owe a follow-up up to this level; None: ``level``. A bounce
+    # moves ``level`` on for the bounced role only, so this stays where the others were.
+    followup_level: Mapped[int | None] = mapped_column(Integer)
     next_recheck_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     recheck_index: Mapped[int] = mapped_column(Integer, default=0)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

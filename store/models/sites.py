@@ -83,6 +83,10 @@ class Contact(Base):
     confidence: Mapped[float] = mapped_column(Float, default=1.0)
     bounced: Mapped[bool] = mapped_column(Boolean, default=False)
     bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The last bounce: "hard" (5xx, failed DSN: ``bounced``) or "soft" (4xx, delayed DSN),
+    # and the relay's reply or the DSN's status and diagnostic (one line, bounded).
+    bounce_status: Mapped[str | None] = mapped_column(String(8))
+    bounce_reason: Mapped[str | None] = mapped_column(Text)
     suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
     suppress_reason: Mapped[str | None] = mapped_column(Text)
     optout_types: Mapped[list[str]] = mapped_column(JSONType, default=list)

@@ -55,7 +55,9 @@ def test_a_missing_or_wrong_token_is_401_and_the_role_403(seeded, tokens) -> Non
         export = http.get("/api/v1/export.csv", headers=auth(tokens["ana"]))
     assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
     lines = export.text.splitlines()
-    assert lines[0].startswith("url,verdict,family") and lines[0].endswith(",tlp")
+    # tlp, then the columns added after it (new columns go at the end)
+    assert lines[0].startswith("url,verdict,family") and ",resolved,tlp," in lines[0] + ","
+    assert lines[0].endswith(",contact_bounces")
     # A formula chosen by a third party (the AS name) is defused in the CSV.
     assert f"'{HOSTILE_AS}".replace('"', '""') in export.text
     assert ',"=HYPERLINK' not in export.text
@@ -190,6 +192,7 @@ def test_tlp_decides_what_a_researcher_sees(seeded, tokens) -> None:
         }
         assert [c["name"] for c in get("/api/v1/campaigns", "rex")["items"]] == ["green-wave"]
         assert [c["name"] for c in get("/api/v1/status", "rex")["campaigns"]] == ["green-wave"]
+        assert get("/api/v1/status", "rex")["bounces"]["contacts"] == []  # addresses: analysts'
         assert len(get("/api/v1/status", "ana")["campaigns"]) == 3
 
         amber = store.campaigns["skimmer-wave"]

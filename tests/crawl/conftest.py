@@ -1,7 +1,7 @@
 """Fixtures of the crawl tests: one shared crawl of the sandbox catalogue.
 
 The expensive part is one ``tocsin crawl`` of the whole sandbox catalogue
-(Chromium included); it runs once per module that asks for it and many tests
+(Chromium included); it runs once per session and many tests
 read its results. Timeouts are shortened so hostile pages cost seconds.
 """
 
@@ -16,7 +16,7 @@ from store.db import Database
 from tocsin.urls import normalise_url
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # shared: test_crawl_catalogue, test_crawl_cloaking
 def catalogue_crawl(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Crawl:
     """Every feed-worthy sandbox site (SSRF ones apart), crawled once by ``tocsin crawl``.
 

@@ -40,9 +40,10 @@ POISON_URL = "http://www.hostile.test/"
 
 
 def _payload_check(url_id: int) -> CheckItem:
-    """What triage yields for an executable served at PAYLOAD_URL."""
+    """What triage yields for an executable disguised as an image at PAYLOAD_URL (a
+    program alone would be only suspicious: issue 11 point 8)."""
     body = pe_bytes()
-    found = sniff(body, "application/octet-stream", PAYLOAD_URL, "invoice.exe")
+    found = sniff(body, "image/jpeg", PAYLOAD_URL, "invoice.exe")
     item = CheckItem(url_id, PAYLOAD_URL, "triage", T, route="payload", http_status=200)
     item.final_url, item.payload, item.payload_name = PAYLOAD_URL, body, "invoice.exe"
     item.route_reason = f"{found.label} by magic bytes"

@@ -20,8 +20,12 @@ from store.models import Campaign, Check, Event, Evidence, Incident, IncidentUrl
 from tocsin.sandbox.catalogue import CATALOGUE
 
 FEED = [s for s in CATALOGUE if s.kind in ("compromised", "payload", "clean", "tricky-clean")]
-COMPROMISED = [s for s in CATALOGUE if s.kind in ("compromised", "payload")]
-CLEAN = [s for s in CATALOGUE if s.kind in ("clean", "tricky-clean")]
+COMPROMISED = [
+    s for s in CATALOGUE if s.kind in ("compromised", "payload") and s.verdict == "malicious"
+]
+# Executables alone (a vendor's installers, its download page): suspicious, no incident.
+SUSPICIOUS = [s for s in CATALOGUE if s.verdict == "suspicious"]
+CLEAN = [s for s in CATALOGUE if s.kind in ("clean", "tricky-clean") and s.verdict == "clean"]
 OFFLINE = [s for s in CATALOGUE if s.kind == "offline"]
 HOSTILE_REASONS = {
     "hostile-infinite-loop": "did not load",
@@ -68,6 +72,18 @@ def test_every_compromised_kind_is_malicious_with_its_family(catalogue_crawl, si
     url = _url(catalogue_crawl, site.id)
     assert (url.verdict, url.family, url.site_id) == ("malicious", site.family, url.site_id)
     assert url.site_id is not None and url.next_check_at is None
+
+
+@pytest.mark.parametrize("site", SUSPICIOUS, ids=lambda s: s.id)
+def test_executables_alone_are_suspicious_without_an_incident(catalogue_crawl, site) -> None:
+    check = _check(catalogue_crawl, site.id)
+    route = "payload" if site.kind == "payload" else "browser"
+    assert (check.verdict, check.route) == ("suspicious", route), check.rules
+    assert "nothing else marks it as malware" in check.evidence_lines[0]
+    url = _url(catalogue_crawl, site.id)
+    assert url.verdict == "suspicious" and url.site_id is None
+    with catalogue_crawl.db.session() as session:
+        assert not session.scalars(select(IncidentUrl).where(IncidentUrl.url_id == url.id)).all()
 
 
 @pytest.mark.parametrize("site", CLEAN, ids=lambda s: s.id)
@@ -192,8 +208,8 @@ def test_sites_campaigns_and_incidents(catalogue_crawl) -> None:
         assert redirect.first_seen <= redirect.last_seen
         incidents = session.scalars(select(Incident)).all()
         assert all(i.state == "open" and i.level == 0 for i in incidents)
-        # one incident per site per campaign
-        assert len({(i.site_id, i.campaign_id) for i in incidents}) == len(incidents)
+        # one incident per site, whatever families its URLs show (issue 11 point 5)
+        assert len({i.site_id for i in incidents}) == len(incidents)
         kinds = Counter(e.kind for e in session.scalars(select(Event)))
         assert kinds["check.completed"] == len(crawl.sites)
         assert kinds["incident.opened"] == len(incidents)

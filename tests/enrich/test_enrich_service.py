@@ -71,12 +71,15 @@ def test_a_site_gets_network_registrar_owner_and_ladder(enrich_env) -> None:
     assert {(c["role"], c["email"], c["source"]) for c in record["contacts"]} == {
         ("hosting", "helpdesk@apnic.net", "rdap:ip"),
         ("owner", "security@themarquetry.com", "security.txt"),
+        ("owner", "", "security.txt"),  # its https: Contact, a web form: shown, not mailed
         ("registrar", "abuse@registrar.eu", "rdap:domain"),
         ("cert", "cert@cert.example.au", "cert_contacts"),
     }
+    form = next(c for c in record["contacts"] if c.get("kind") == "web-form")
+    assert form["url"] == "https://themarquetry.com/report"
 
 
-def test_jp_site_gets_japanese_and_expired_securitytxt_is_ignored(enrich_env) -> None:
+def test_jp_site_gets_japanese_and_expired_securitytxt_is_a_weak_hint(enrich_env) -> None:
     _sites(enrich_env, "www.shop.co.jp", "expired.themarquetry.com")
     summary = enrich_env.run()
     assert summary.partial == 0
@@ -87,11 +90,10 @@ def test_jp_site_gets_japanese_and_expired_securitytxt_is_ignored(enrich_env) ->
     site = _site(enrich_env, "www.shop.co.jp")
     assert site.registered_domain == "shop.co.jp" and site.registrar is None  # no RDAP for .jp
     expired = _ladder(enrich_env, "expired.themarquetry.com")
-    assert [role for _, role, _, _ in expired] == ["hosting", "registrar", "cert"]
-    assert (
-        _site(enrich_env, "expired.themarquetry.com").meta["enrich"]["securitytxt"]["state"]
-        == "expired"
-    )
+    # issue 11: an expired file's mailbox is still used (confidence 0.4), and flagged
+    assert [role for _, role, _, _ in expired] == ["hosting", "owner", "registrar", "cert"]
+    sectxt = _site(enrich_env, "expired.themarquetry.com").meta["enrich"]["securitytxt"]
+    assert sectxt["state"] == "expired" and sectxt["expired"] is True
 
 
 def test_429_twice_then_answered_in_the_same_run(enrich_env, rdap_servers) -> None:

@@ -38,13 +38,20 @@ def test_required_cases_exist() -> None:
         "hostile-slow-drip",
         "hostile-popup-storm",
     }
-    assert {s.security_txt for s in sites.values()} == {"valid", "legacy", "expired", "none"}
+    assert {s.security_txt for s in sites.values()} == {
+        "valid",
+        "legacy",
+        "expired",
+        "none",
+        "web-form",
+        "web-form+mail",
+    }
     shared = PROVIDERS["megashared"]
     on_shared = [s for s in sites.values() if s.provider == "megashared" and s.malicious]
     assert len(on_shared) >= 3 and shared.shared_hosting
     assert PROVIDERS["sandflare"].cdn and "CDN" in PROVIDERS["sandflare"].name
     assert {p.rdap for p in PROVIDERS.values()} == {"rir", "throttled", "down"}
-    assert all(64496 <= p.asn <= 64511 for p in PROVIDERS.values())
+    assert all(64480 <= p.asn <= 64511 for p in PROVIDERS.values())  # 64480-64495: issue 11
     assert len({p.cidr for p in PROVIDERS.values()}) == len(PROVIDERS)
 
 

@@ -53,6 +53,7 @@ def command(app: App, dry_run: bool) -> int:
         ("unknown (interrupted, not re-sent)", s.unknown),
         ("reconciled as sent after a crash", s.reconciled_sent),
         ("re-queued after a crash", s.requeued),
+        ("held over (one message per recipient per run)", s.held_over),
         ("re-checked before sending", report.rechecked),
         ("resolved by that check", report.resolved),
         ("held (check inconclusive)", report.held),

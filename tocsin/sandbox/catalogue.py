@@ -8,9 +8,10 @@ attacks (Balada/NDSW-style injected loaders, SocGholish overlays, Magecart
 skimmers, CoinHive miners, the Japanese keyword hack...), never on a
 detector. Every payload is synthetic and harmless.
 
-Address plan: each provider owns ``127.10.N.0/24`` and a private-use ASN
-(64496-64511); RDAP servers live on ``127.53.0.x``, SMTP on ``127.25.0.x``,
-and a canary on ``127.0.0.1`` that no fetch should ever reach.
+Address plan: each provider owns ``127.10.N.0/24`` and an ASN from 64496-64511
+(issue 11's sub-allocated networks and CDNs: ``127.10.40-49.0/24``, 64480-64495);
+RDAP servers live on ``127.53.0.x``, SMTP on ``127.25.0.x``, and a canary on
+``127.0.0.1`` that no fetch should ever reach.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ FAMILIES = (
     "cryptominer",
     "seo-cloaking",
     "malware-download",
+    "webshell",
 )
 VERDICTS = ("malicious", "suspicious", "clean", "offline", "error")
 
@@ -69,6 +71,9 @@ class Provider:
     rdap_style: str  # arin | ripe | apnic | lacnic: where the abuse entity sits
     kind: str = "hosting"  # hosting | shared-hosting | cdn | bulletproof | third-party
     tech_email: str = ""
+    # Where RDAP puts the abuse desk when the network has none (sandbox/rdap_contacts.py):
+    # "" (its own) | up | parent-handle | org | chain2 | parent-down
+    abuse_via: str = ""
 
     @property
     def network(self) -> ipaddress.IPv4Network:
@@ -113,7 +118,8 @@ class SiteSpec:
     family: str | None = None
     entry: str = "/"
     scheme: str = "http"
-    security_txt: str = "none"  # valid | legacy (only /security.txt) | expired | none
+    # valid | legacy (only /security.txt) | expired | web-form | web-form+mail | none
+    security_txt: str = "none"
     title: str = ""
     lang: str = "en"
     notes: str = ""
@@ -269,6 +275,74 @@ PROVIDERS: dict[str, Provider] = {
     )
 }
 
+
+# Issue 11 (contacts): sub-allocated networks whose abuse desk sits on a parent network or
+# on the holder's org (tocsin/sandbox/rdap_contacts.py serves them), and CDNs recognised only
+# by their ASN (the sandbox's providers file) or only by their AS name.
+def _sublet(n: int, pid: str, name: str, via: str, country: str = "GB") -> Provider:
+    short = pid.upper()
+    return Provider(
+        id=pid,
+        name=name,
+        asn=64480 + (n - 40),
+        as_name=f"{short}-AS {name}, {country}",
+        cidr=f"127.10.{n}.0/24",
+        country=country,
+        abuse_email=f"abuse@{pid}-upstream.net",  # where the walk must end: parent or org
+        abuse_phone=f"+44-20-5555-01{n}",
+        net_name=f"{short}-CUSTOMER-{n}",
+        address=f"{n} Carrier Lane\nLondon\nEC1A 1AA\nUnited Kingdom",
+        rdap="rir",
+        rdap_style="ripe",
+        abuse_via=via,
+    )
+
+
+PROVIDERS.update(
+    {
+        p.id: p
+        for p in (
+            _sublet(40, "brightline", "Brightline Web Services Ltd", "up"),
+            _sublet(42, "fjordlink", "Fjordlink Hosting AS", "parent-handle", "NO"),
+            _sublet(44, "meridian", "Meridian Colocation Ltd", "org"),
+            _sublet(46, "tidewater", "Tidewater Servers Ltd", "parent-down"),
+            _sublet(48, "cobblestone", "Cobblestone Hosting Ltd", "chain2"),
+            Provider(
+                id="kestrel",
+                name="Kestrel Networks AB",
+                asn=64489,
+                as_name="KESTREL-AS Kestrel Networks AB, SE",
+                cidr="127.10.41.0/24",
+                country="SE",
+                abuse_email="abuse@kestrel-networks.se",
+                abuse_phone="+46-8-5555-0141",
+                net_name="KESTREL-EDGE-POP",
+                address="Sveavagen 1\n111 57 Stockholm\nSweden",
+                rdap="rir",
+                rdap_style="ripe",
+                kind="cdn",  # known as a CDN by its ASN only (the sandbox's providers file)
+            ),
+            Provider(
+                id="nimbusedge",
+                name="Nimbus Edge Networks Ltd",
+                asn=64490,
+                as_name="NIMBUSEDGE-CDN Nimbus Edge Networks Ltd, IE",
+                cidr="127.10.43.0/24",
+                country="IE",
+                abuse_email="abuse@nimbus-edge.ie",
+                abuse_phone="+353-1-555-0143",
+                net_name="NIMBUS-EDGE-1",
+                address="1 Docklands Quay\nDublin 1\nIreland",
+                rdap="rir",
+                rdap_style="arin",
+                kind="cdn",  # known as a CDN by its AS name only ("CDN" in it)
+            ),
+        )
+    }
+)
+# The CDN the sandbox's providers file (enrich.providers_file) lists by ASN alone.
+CDN_BY_ASN = {"Kestrel Edge": [64489]}
+
 # Where an IP network's RDAP lives; the registries of the TLDs are below.
 TLD_REGISTRY_SERVER = {
     "com": "rir",
@@ -355,6 +429,11 @@ CSIRTS = (
     ("US", "report@us-cert-sandbox.org", "en"),
     ("BR", "incidentes@cert-br-sandbox.org.br", "pt"),
     ("SC", "incident@sc-cirt-sandbox.net", "en"),
+    # issue 11's providers (contacts)
+    ("GB", "incident@ncsc-gb-sandbox.org.uk", "en"),
+    ("NO", "cert@norcert-sandbox.no", "en"),
+    ("SE", "cert@cert-se-sandbox.se", "en"),
+    ("IE", "incident@csirt-ie-sandbox.ie", "en"),
 )
 
 # --------------------------------------------------------------------------- infrastructure
@@ -375,12 +454,24 @@ ATTACKER_HOSTS = {
     "tds": ("tds-gateway.net", 14),  # hidden-iframe traffic distribution
     "redirect": ("prize-winner-today.net", 15),  # redirect landing (scam)
     "dropper": ("secure-docs-download.net", 16),  # drive-by download
+    "oncetds": ("stat-counter-cdn.net", 45),  # first-visit-only TDS (once per IP)
+    "rotator": ("cdn-jsdelivery.net", 46),  # rotates payload families per visit
+    "mirror": ("fast-setup-mirror.net", 47),  # pushes an installer from a compromised page
     "fakeupdate": ("update-chrome-browser.net", 17),  # SocGholish-style lure
     "skimmer": ("analytics-googlecdn.com", 18),  # Magecart exfiltration gate
+    "skimfetch": ("cdn-assetsync.com", 35),  # skimmer gate: fetch, XHR, beacon
+    "skimimg": ("img-pixelstat.net", 36),  # skimmer gate: image URL, posted form
+    "skimws": ("wss-checkout-sync.com", 37),  # skimmer WebSocket
+    "skimrtc": ("turn.rtc-mediarelay.net", 38),  # skimmer's WebRTC TURN relay
     "phishgate": ("mailbox-verify-login.net", 19),  # phishing form target
     "miner": ("webminer-pool.net", 20),  # miner script
     "pool": ("ws1.webminer-pool.net", 21),  # mining pool WebSocket
     "spam": ("cheap-brand-outlet.net", 22),  # SEO spam target shop
+    "spam-pharma": ("rx-discount-meds.net", 50),  # cloaking: pharma spam target
+    "spam-casino": ("slot-gacor-jackpot.net", 51),  # cloaking: casino spam target
+    "spam-replica": ("replica-watch-store.net", 52),  # cloaking: counterfeit-brand target
+    "spam-farm": ("seo-backlink-hub.net", 53),  # cloaking: link farm
+    "spam-loans": ("quick-payday-cash.net", 54),  # cloaking: link farm
 }
 # A bare attacker IP that serves Mirai/Mozi-style binaries (URLhaus has many such URLs).
 ATTACKER_BARE_IP = 5
@@ -392,6 +483,11 @@ THIRD_PARTY_HOSTS = {
     "cdnjs": ("cdnjs.cloudflare.com", 12),
     "youtube": ("www.youtube-nocookie.com", 13),
     "fonts": ("fonts.googleapis.com", 14),
+    "stripejs": ("js.stripe.com", 20),
+    "stripeapi": ("api.stripe.com", 21),
+    "telegram": ("api.telegram.org", 22),  # abused by phishing kits, legitimate itself
+    "discord": ("discord.com", 23),
+    "slack": ("hooks.slack.com", 24),
 }
 
 # The known-bad list the sandbox writes (signatures.known_bad): the known-bad
@@ -819,6 +915,323 @@ CATALOGUE: tuple[SiteSpec, ...] = (
         "back to an Image) to analytics-googlecdn.com/gate.php; it also checks in "
         "with a ping.gif on load. Behind the Sandflare CDN.",
     ),
+    # ---------------------------------------------------------------- exfil (issue 11: 3, 4)
+    _site(
+        "sandflare",
+        165,
+        id="skimmer-fetch",
+        host="shop.alpine-outfitters.com",
+        kind="compromised",
+        behaviour="skimmer-fetch",
+        verdict="malicious",
+        family="card-skimmer",
+        entry="/checkout/",
+        title="Alpine Outfitters",
+        lang="en",
+        notes="A string-array obfuscated skimmer appended to the site-wide "
+        "/static/js/app.min.js runs only on checkout paths and sends the form by "
+        "fetch() POST of the form as JSON to cdn-assetsync.com.",
+    ),
+    _site(
+        "hanami",
+        166,
+        id="skimmer-xhr",
+        host="shop.kyoto-sencha.jp",
+        kind="compromised",
+        behaviour="skimmer-xhr",
+        verdict="malicious",
+        family="card-skimmer",
+        entry="/checkout/onepage/",
+        title="京都煎茶本舗",
+        lang="ja",
+        notes="A string-array obfuscated skimmer appended to the site-wide "
+        "/static/js/app.min.js runs only on checkout paths and sends the form by "
+        "XMLHttpRequest POST of base64 JSON to cdn-assetsync.com (a .map URL).",
+    ),
+    _site(
+        "deichnet",
+        167,
+        id="skimmer-beacon",
+        host="shop.roesterei-brandt.de",
+        kind="compromised",
+        behaviour="skimmer-beacon",
+        verdict="malicious",
+        family="card-skimmer",
+        entry="/checkout/",
+        title="Kaffeerösterei Brandt",
+        lang="de",
+        notes="A string-array obfuscated skimmer appended to the site-wide "
+        "/static/js/app.min.js runs only on checkout paths and sends the form by "
+        "navigator.sendBeacon of hex-encoded JSON to cdn-assetsync.com.",
+    ),
+    _site(
+        "polderhost",
+        168,
+        id="skimmer-image",
+        host="webshop.kaasboerderij-vos.nl",
+        kind="compromised",
+        behaviour="skimmer-image",
+        verdict="malicious",
+        family="card-skimmer",
+        entry="/checkout/",
+        title="Kaasboerderij Vos",
+        lang="nl",
+        notes="A string-array obfuscated skimmer appended to the site-wide "
+        "/static/js/app.min.js runs only on checkout paths and sends the form by "
+        "new Image().src with base64 JSON in the query, to img-pixelstat.net.",
+    ),
+    _site(
+        "cafezinho",
+        169,
+        id="skimmer-form",
+        host="loja.cafe-serrano.com.br",
+        kind="compromised",
+        behaviour="skimmer-form",
+        verdict="malicious",
+        family="card-skimmer",
+        entry="/checkout/",
+        title="Café Serrano",
+        lang="pt",
+        notes="A string-array obfuscated skimmer appended to the site-wide "
+        "/static/js/app.min.js runs only on checkout paths and sends the form by "
+        "a hidden form posted into a hidden iframe, to img-pixelstat.net.",
+    ),
+    _site(
+        "sandflare",
+        170,
+        id="skimmer-websocket",
+        host="shop.northwind-bikes.com",
+        kind="compromised",
+        behaviour="skimmer-websocket",
+        verdict="malicious",
+        family="card-skimmer",
+        entry="/checkout/",
+        title="Northwind Bikes",
+        lang="en",
+        notes="A string-array obfuscated skimmer appended to the site-wide "
+        "/static/js/app.min.js runs only on checkout paths and sends the form by "
+        "a WebSocket to wss-checkout-sync.com opened on load; frames carry base64 JSON.",
+    ),
+    _site(
+        "oakridge",
+        171,
+        id="skimmer-webrtc",
+        host="store.maple-ridge-crafts.com",
+        kind="compromised",
+        behaviour="skimmer-webrtc",
+        verdict="malicious",
+        family="card-skimmer",
+        entry="/checkout/onepage/",
+        title="Maple Ridge Crafts",
+        lang="en",
+        notes="A string-array obfuscated skimmer appended to the site-wide "
+        "/static/js/app.min.js runs only on checkout paths and sends the form by "
+        "an RTCDataChannel whose peer is a TURN relay on turn.rtc-mediarelay.net (no "
+        "UDP leaves the guard's browser: the send is seen by instrumentation, not on "
+        "the wire).",
+    ),
+    _site(
+        "deichnet",
+        172,
+        id="kit-listing-apache",
+        host="www.pension-lindenhof.de",
+        kind="compromised",
+        behaviour="dir-listing",
+        verdict="malicious",
+        family="phishing",
+        entry="/wp-content/uploads/2024/05/",
+        title="Pension Lindenhof",
+        lang="de",
+        notes="An Apache autoindex of an uploads folder holding "
+        "Office365-Login-2024.zip and dhl_tracking_kit.zip next to the unpacked "
+        "webmail/ kit.",
+    ),
+    _site(
+        "polderhost",
+        173,
+        id="kit-listing-nginx",
+        host="www.bakkerij-jansen.nl",
+        kind="compromised",
+        behaviour="dir-listing",
+        verdict="malicious",
+        family="phishing",
+        entry="/old/",
+        title="Bakkerij Jansen",
+        lang="nl",
+        notes="An nginx autoindex holding netflix-billing-update.zip and scampage_v3.rar.",
+    ),
+    _site(
+        "hanami",
+        174,
+        id="phishing-telegram",
+        host="www.tanaka-seikotsu.jp",
+        kind="compromised",
+        behaviour="phishing-bot",
+        verdict="malicious",
+        family="phishing",
+        entry="/wp-includes/js/share/doc/index.html",
+        title="田中整骨院",
+        lang="ja",
+        notes="A SharePoint-style lure whose inline script fetch()es the email and "
+        "password to api.telegram.org/bot.../sendMessage when the password "
+        "changes.",
+        tags=("telegram",),
+    ),
+    _site(
+        "cafezinho",
+        175,
+        id="phishing-discord",
+        host="www.academia-forca.com.br",
+        kind="compromised",
+        behaviour="phishing-bot",
+        verdict="malicious",
+        family="phishing",
+        entry="/images/dhl/index.html",
+        title="Academia Força",
+        lang="pt",
+        notes="A DHL lure whose verify.js posts the login to a Discord webhook, only "
+        "on submit (which tocsin never does on a login form): seen in the "
+        "script, not sent.",
+        tags=("discord",),
+    ),
+    _site(
+        "oakridge",
+        176,
+        id="phishing-slack",
+        host="www.greenfield-vet.com",
+        kind="compromised",
+        behaviour="phishing-bot",
+        verdict="malicious",
+        family="phishing",
+        entry="/mail/index.html",
+        title="Greenfield Veterinary Clinic",
+        lang="en",
+        notes="A webmail lure that sendBeacon()s the login to a Slack incoming webhook on blur.",
+        tags=("slack",),
+    ),
+    _site(
+        "oakridge",
+        177,
+        id="webshell-wso",
+        host="www.harborlight-motel.com",
+        kind="compromised",
+        behaviour="webshell",
+        verdict="malicious",
+        family="webshell",
+        entry="/wp-content/plugins/hello-dolly/wso.php",
+        title="Harborlight Motel",
+        lang="en",
+        notes="A WSO-like panel: Uname/Php/Hdd lines, a file manager with "
+        "permissions, Console, Self remove.",
+        tags=("wso",),
+    ),
+    _site(
+        "deichnet",
+        178,
+        id="webshell-b374k",
+        host="www.fahrschule-krueger.de",
+        kind="compromised",
+        behaviour="webshell",
+        verdict="malicious",
+        family="webshell",
+        entry="/wp-includes/css/b374k.php",
+        title="Fahrschule Krüger",
+        lang="de",
+        notes="A b374k-like panel: explorer with perms and actions, terminal form "
+        "(cmd), reverse shell menu.",
+        tags=("b374k",),
+    ),
+    _site(
+        "hanami",
+        179,
+        id="webshell-alfa",
+        host="www.yamada-koumuten.jp",
+        kind="compromised",
+        behaviour="webshell",
+        verdict="malicious",
+        family="webshell",
+        entry="/wp-content/uploads/alfa.php",
+        title="山田工務店",
+        lang="ja",
+        notes="An Alfa-like panel: server details, file table with actions, Back "
+        "Connect menu, command textarea.",
+        tags=("alfa",),
+    ),
+    _site(
+        "sandflare",
+        180,
+        id="clean-shop-own-socket",
+        host="shop.chaya-teahouse.com",
+        kind="tricky-clean",
+        behaviour="shop-own-socket",
+        verdict="clean",
+        family=None,
+        entry="/checkout/",
+        title="Chaya Teahouse",
+        lang="en",
+        notes="Sends the card, in clear JSON, over a WebSocket to its own "
+        "/payments/socket: its own site is no exfiltration.",
+    ),
+    _site(
+        "oakridge",
+        181,
+        id="clean-shop-stripe",
+        host="shop.saddle-and-stitch.com",
+        kind="tricky-clean",
+        behaviour="shop-stripe",
+        verdict="clean",
+        family=None,
+        entry="/checkout/",
+        title="Saddle & Stitch",
+        lang="en",
+        notes="Tokenises the card with js.stripe.com (fetch to "
+        "api.stripe.com/v1/tokens), then posts the token to its own server.",
+    ),
+    _site(
+        "megashared",
+        182,
+        id="docs-listing-apache",
+        host="www.millbrook-hall.org",
+        kind="tricky-clean",
+        behaviour="dir-listing",
+        verdict="clean",
+        family=None,
+        entry="/files/",
+        title="Millbrook Village Hall",
+        lang="en",
+        notes="An Apache autoindex of minutes, newsletters and two ZIPs (bylaws, "
+        "photos): archives, but not named after a brand or a kit.",
+    ),
+    _site(
+        "polderhost",
+        183,
+        id="clean-filemanager-login",
+        host="www.lakeshore-rowing.org",
+        kind="tricky-clean",
+        behaviour="webshell",
+        verdict="clean",
+        family=None,
+        entry="/filemanager/login.php",
+        title="Lakeshore Rowing Club",
+        lang="en",
+        notes="A legitimate file manager's login page: it names upload, rename, chmod "
+        "and delete, but shows no system details, files or command form.",
+        tags=("filemanager",),
+    ),
+    _site(
+        "cafezinho",
+        184,
+        id="docs-listing-nginx",
+        host="downloads.tidy-helper.org",
+        kind="tricky-clean",
+        behaviour="dir-listing",
+        verdict="clean",
+        family=None,
+        entry="/pub/",
+        title="tidy-helper",
+        lang="en",
+        notes="An nginx autoindex of a software release (tar.gz and zip) and its manual.",
+    ),
     _site(
         "megashared",
         _SHARED,
@@ -1040,6 +1453,220 @@ CATALOGUE: tuple[SiteSpec, ...] = (
         "served as application/pdf.",
         tags=("doc", "misleading-type"),
     ),
+    # ---- issue 11 point 5: one incident per site, whatever its payloads (pages_incidents)
+    _site(
+        "oakridge",
+        185,
+        id="incidents-once-ip",
+        host="www.kestrel-bakery.com",
+        kind="compromised",
+        behaviour="incidents-once-ip",
+        verdict="malicious",
+        family="fake-update",
+        title="Kestrel Bakery",
+        notes="A TDS hands each visitor IP a fake-update overlay once; the hidden "
+        "iframe stays. A re-check finds hidden-iframe: the same incident.",
+        tags=("first-visit",),
+    ),
+    _site(
+        "deichnet",
+        186,
+        id="incidents-once-cookie",
+        host="www.baeckerei-lindner.de",
+        kind="compromised",
+        behaviour="incidents-once-cookie",
+        verdict="malicious",
+        family="cryptominer",
+        title="Bäckerei Lindner",
+        lang="de",
+        notes="The site's own script injects a miner once (cookie wp_fv, and the IP "
+        "remembered); a Balada-style loader stays: a re-check finds injected-script.",
+        tags=("first-visit",),
+    ),
+    _site(
+        "hanami",
+        187,
+        id="incidents-rotating",
+        host="www.sakura-shika.jp",
+        kind="compromised",
+        behaviour="incidents-rotating",
+        verdict="malicious",
+        family="cryptominer",
+        title="さくら歯科",
+        lang="ja",
+        notes="A payload host rotates per visit: a miner, then a fake-update overlay.",
+        tags=("rotating",),
+    ),
+    _site(
+        "oakridge",
+        188,
+        id="incidents-two-miner",
+        host="www.lakeside-ceramics.com",
+        kind="compromised",
+        behaviour="incidents-two-families",
+        verdict="malicious",
+        family="cryptominer",
+        title="Lakeside Ceramics",
+        notes="One site, two URLs in one run: a miner on the home page...",
+        tags=("two-urls",),
+    ),
+    _site(
+        "oakridge",
+        188,
+        id="incidents-two-phish",
+        host="www.lakeside-ceramics.com",
+        kind="compromised",
+        behaviour="incidents-two-families",
+        verdict="malicious",
+        family="phishing",
+        entry="/wp-includes/certificates/mail/index.php",
+        title="Lakeside Ceramics",
+        notes="...and a webmail phishing kit in a folder: one incident, one ticket.",
+        tags=("two-urls",),
+    ),
+    _site(
+        "deichnet",
+        189,
+        id="incidents-two-iframe",
+        host="www.gartenwerkzeug-huber.de",
+        kind="compromised",
+        behaviour="incidents-two-download",
+        verdict="malicious",
+        family="hidden-iframe",
+        title="Gartenwerkzeug Huber",
+        lang="de",
+        notes="One site, two URLs: a hidden iframe at home...",
+        tags=("two-urls",),
+    ),
+    _site(
+        "deichnet",
+        189,
+        id="incidents-two-driveby",
+        host="www.gartenwerkzeug-huber.de",
+        kind="compromised",
+        behaviour="incidents-two-download",
+        verdict="malicious",
+        family="drive-by-download",
+        entry="/download/",
+        title="Gartenwerkzeug Huber",
+        lang="de",
+        notes="...and a page that downloads an installer without a click (point 8: a "
+        "compromised page serving an executable).",
+        tags=("two-urls",),
+    ),
+    # ---- issue 11 point 8: executables alone are not compromise (pages_incidents)
+    _site(
+        "oakridge",
+        190,
+        id="vendor-download-page",
+        host="www.quillpad-editor.com",
+        kind="tricky-clean",
+        behaviour="incidents-vendor",
+        verdict="clean",
+        entry="/download/",
+        title="QuillPad",
+        notes="A software vendor's own download page linking to its installers.",
+    ),
+    _site(
+        "oakridge",
+        190,
+        id="vendor-download-start",
+        host="www.quillpad-editor.com",
+        kind="tricky-clean",
+        behaviour="incidents-vendor",
+        verdict="suspicious",
+        entry="/download/start/",
+        title="QuillPad",
+        notes="The vendor's 'your download starts now' page: its own installer, from its "
+        "own site, without a click. Suspicious at most, no notice.",
+    ),
+    *(
+        _site(
+            "oakridge",
+            190,
+            id=f"vendor-installer-{name}",
+            host="www.quillpad-editor.com",
+            kind="payload",
+            behaviour="incidents-vendor",
+            verdict="suspicious",
+            entry=path,
+            notes=f"The vendor's {name.upper()} installer: an executable and nothing "
+            "else, so suspicious and no notice.",
+            tags=("vendor", name),
+        )
+        for name, path in (
+            ("exe", "/files/QuillPad-Setup-4.2.1.exe"),
+            ("msi", "/files/QuillPad-4.2.1-x64.msi"),
+            ("apk", "/files/quillpad-4.2.1.apk"),
+            ("elf", "/files/quillpad-4.2.1-linux-i386"),
+        )
+    ),
+    _site(
+        "hanami",
+        191,
+        id="vendor-installer-octet",
+        host="dl.brightpixel-games.com",
+        kind="payload",
+        behaviour="incidents-vendor-files",
+        verdict="suspicious",
+        entry="/releases/BrightPixel-Installer.exe",
+        notes="Another vendor's PE installer as application/octet-stream: suspicious.",
+        tags=("vendor", "exe"),
+    ),
+    _site(
+        "oakridge",
+        192,
+        id="known-bad-installer-exe",
+        host="www.pdfmerge-suite.com",
+        kind="payload",
+        behaviour="incidents-vendor-files",
+        verdict="malicious",
+        family="malware-download",
+        entry="/files/PDFMerge-Setup-3.0.exe",
+        notes="A trojanised installer whose SHA-256 is on the known-bad list.",
+        tags=("known-bad-hash", "exe"),
+    ),
+    _site(
+        "oakridge",
+        192,
+        id="known-bad-installer-msi",
+        host="www.pdfmerge-suite.com",
+        kind="payload",
+        behaviour="incidents-vendor-files",
+        verdict="malicious",
+        family="malware-download",
+        entry="/files/PDFMerge-3.0.msi",
+        notes="The MSI build, also on the known-bad list.",
+        tags=("known-bad-hash", "msi"),
+    ),
+    _site(
+        "deichnet",
+        193,
+        id="rule-installer-elf",
+        host="www.meshlink-router.de",
+        kind="payload",
+        behaviour="incidents-vendor-files",
+        verdict="malicious",
+        family="malware-download",
+        entry="/support/tools/meshlink-agent-arm",
+        lang="de",
+        notes="A router 'agent' ELF with IoT-bot strings: YARA iot_bot_binary matches.",
+        tags=("rule", "elf"),
+    ),
+    _site(
+        "deichnet",
+        193,
+        id="rule-installer-exe",
+        host="www.meshlink-router.de",
+        kind="payload",
+        behaviour="incidents-vendor-files",
+        verdict="malicious",
+        family="malware-download",
+        entry="/support/tools/MeshLink-Setup.exe",
+        lang="de",
+        notes="A PE carrying a PowerShell download cradle: YARA powershell_cradle matches.",
+        tags=("rule", "exe"),
+    ),
     # ---------------------------------------------------------------- tricky clean
     _site(
         "oakridge",
@@ -1112,6 +1739,285 @@ CATALOGUE: tuple[SiteSpec, ...] = (
         title="Copperfield Bistro",
         notes="json2.js's eval('(' + text + ')') fallback and a template compiler "
         "built on new Function, first-party, plus lodash from cdnjs.",
+    ),
+    # ------------------------------------------- tricky clean: cloaking false positives
+    # (issue 11, point 6; pages in pages_fp.py). The Googlebot copy differs from the
+    # plain fetch (an empty SPA shell) but not from the page Chromium renders.
+    _site(
+        "hanami",
+        200,
+        id="fp-shop-ja",
+        host="www.hinoki-zakka.jp",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="ひのき雑貨店",
+        lang="ja",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). Shop words: 激安, ブランド, 通販, "
+        "送料無料, 新作, 人気, アウトレット.",
+    ),
+    _site(
+        "hanami",
+        201,
+        id="fp-shop-ja-partners",
+        host="www.kimono-hana.jp",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="着物レンタル はな",
+        lang="ja",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). The bot copy adds a few "
+        "links to carriers and payment services.",
+        tags=("partners",),
+    ),
+    _site(
+        "deichnet",
+        200,
+        id="fp-shop-de",
+        host="www.kaffee-outlet.de",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="Kaffeerösterei Outlet",
+        lang="de",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). Outlet, Sale, günstig, "
+        "Rabatt, Marken, and a 'Cheap & Cheerful' set.",
+    ),
+    _site(
+        "deichnet",
+        201,
+        id="fp-shop-de-switcher",
+        host="www.kirschgarten-tee.de",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="Kirschgarten Tee",
+        lang="de",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). The bot copy has a language"
+        " switcher: ten sister domains (.fr, .jp, .cn, .kr...) labelled in their "
+        "languages.",
+        tags=("switcher",),
+    ),
+    _site(
+        "polderhost",
+        200,
+        id="fp-shop-fr",
+        host="www.fromagerie-dupont.fr",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="Fromagerie Dupont",
+        lang="fr",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). Soldes, promo, pas cher, "
+        "marques, discount.",
+    ),
+    _site(
+        "polderhost",
+        201,
+        id="fp-shop-ru",
+        host="www.matryoshkin-dom.ru",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="Матрёшкин дом",
+        lang="ru",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). Скидки, распродажа, "
+        "дешёвые, бренды.",
+    ),
+    _site(
+        "sandflare",
+        200,
+        id="fp-shop-es",
+        host="www.zapateria-solano.es",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="Zapatería Solano",
+        lang="es",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). Rebajas, outlet de marcas, "
+        "barato, descuento.",
+    ),
+    _site(
+        "cafezinho",
+        200,
+        id="fp-shop-pt",
+        host="www.sapataria-bela.com.br",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="Sapataria Bela",
+        lang="pt",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). Promoção, outlet, barato, "
+        "desconto, marcas.",
+    ),
+    _site(
+        "oakridge",
+        200,
+        id="fp-shop-zh",
+        host="www.chaye-xiaopu.cn",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="茶叶小铺",
+        lang="zh",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). 品牌, 特价, 折扣, 包邮, 优惠.",
+    ),
+    _site(
+        "oakridge",
+        201,
+        id="fp-shop-ko",
+        host="www.hanbok-market.kr",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="한복 마켓",
+        lang="ko",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). "
+        "브랜드, 할인, 세일, 최저가, 무료배송.",
+    ),
+    _site(
+        "oakridge",
+        202,
+        id="fp-shop-replica-models",
+        host="www.scale-replica-models.com",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="Scale Replica Models",
+        lang="en",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). Replica model cars, cheap, "
+        "sale, discount, outlet, brand; the bot copy adds a few internal links.",
+        tags=("extra-internal",),
+    ),
+    _site(
+        "oakridge",
+        203,
+        id="fp-shop-straps",
+        host="www.strapworks-outlet.com",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="Strapworks Outlet",
+        lang="en",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). Watch straps that fit Rolex"
+        " and Omega, and the words 'not a replica shop' next to them.",
+    ),
+    _site(
+        "oakridge",
+        204,
+        id="fp-shop-hardware",
+        host="www.harbor-hardware.com",
+        kind="tricky-clean",
+        behaviour="fp-shop",
+        verdict="clean",
+        title="Harbor Hardware",
+        lang="en",
+        notes="A single-page-app shop: browsers get an empty shell the app fills in; search "
+        "engines get a pre-rendered copy (dynamic rendering). The bot copy adds a "
+        "300-link sitemap and 40 links to its own help subdomain.",
+        tags=("many-links",),
+    ),
+    # Cloaking that must still be caught (the same pages_fp.py).
+    _site(
+        "oakridge",
+        214,
+        id="fp-cloak-farm-ua",
+        host="www.lakeside-pottery.com",
+        kind="compromised",
+        behaviour="fp-cloak",
+        verdict="malicious",
+        family="seo-cloaking",
+        title="Lakeside Pottery",
+        lang="en",
+        notes="Googlebot's user agent gets the page plus a hidden link farm: 24 links over six "
+        "spam domains.",
+        tags=("ua", "farm"),
+    ),
+    _site(
+        "deichnet",
+        214,
+        id="fp-cloak-referer-ja",
+        host="www.baeckerei-krume.de",
+        kind="compromised",
+        behaviour="fp-cloak",
+        verdict="malicious",
+        family="seo-cloaking",
+        title="Bäckerei Krume",
+        lang="de",
+        notes="A search-engine Referer gets Japanese counterfeit-brand spam with three links; "
+        "the user agent alone gets the bakery.",
+        tags=("referer", "spam:replica-ja"),
+    ),
+    _site(
+        "polderhost",
+        214,
+        id="fp-cloak-ctrl",
+        host="www.fietsenmaker-jansen.nl",
+        kind="compromised",
+        behaviour="fp-cloak",
+        verdict="malicious",
+        family="seo-cloaking",
+        title="Fietsenmaker Jansen",
+        lang="nl",
+        notes="Googlebot gets control bytes, a NUL and odd markup right after a <script>, then "
+        "Russian casino spam and a link farm.",
+        tags=("ua", "ctrl", "farm", "spam:casino-ru"),
+    ),
+    _site(
+        "hanami",
+        214,
+        id="fp-cloak-pharma-en",
+        host="www.hoshino-shika.jp",
+        kind="compromised",
+        behaviour="fp-cloak",
+        verdict="malicious",
+        family="seo-cloaking",
+        title="ほしの歯科",
+        lang="ja",
+        notes="Googlebot gets English pharma spam with three links on a Japanese dental page.",
+        tags=("ua", "spam:pharma-en"),
+    ),
+    _site(
+        "cafezinho",
+        214,
+        id="fp-cloak-casino-id",
+        host="www.padaria-aurora.com.br",
+        kind="compromised",
+        behaviour="fp-cloak",
+        verdict="malicious",
+        family="seo-cloaking",
+        title="Padaria Aurora",
+        lang="pt",
+        notes="A search-engine Referer gets Indonesian slot spam with three links on a "
+        "Brazilian bakery's page.",
+        tags=("referer", "spam:casino-id"),
+    ),
+    _site(
+        "hanami",
+        215,
+        id="fp-cloak-spa-shop",
+        host="www.momiji-zakka.jp",
+        kind="compromised",
+        behaviour="fp-cloak",
+        verdict="malicious",
+        family="seo-cloaking",
+        title="もみじ雑貨",
+        lang="ja",
+        notes="An SPA shop whose pre-rendered copy for Googlebot also carries Chinese "
+        "counterfeit-brand spam and a link farm.",
+        tags=("ua", "farm", "spam:replica-zh", "shop:fp-shop-ja"),
     ),
     # ---------------------------------------------------------------- plain clean
     _site(
@@ -1193,6 +2099,143 @@ CATALOGUE: tuple[SiteSpec, ...] = (
         title="Kaasmakerij Vos",
         lang="nl",
         notes="A clean site on the network whose RDAP server is down.",
+    ),
+    # ---------------------------------------------------------------- issue 11: contacts
+    # Sub-allocated networks whose abuse desk is on a parent or the holder's org
+    # (sandbox/rdap_contacts.py), security.txt web forms and an expired file, and
+    # sites behind CDNs known only by ASN or AS name, revealing the origin or not.
+    _site(
+        "brightline",
+        220,
+        id="contacts-parent-up",
+        host="www.harbourview-dental.com",
+        kind="compromised",
+        behaviour="known-bad-host",
+        verdict="malicious",
+        family="known-bad-host",
+        security_txt="web-form",
+        title="Harbourview Dental",
+        notes="Its /24 has no abuse entity; the up link names the parent /23 that has one. "
+        "security.txt lists only a web form: kept and shown, nobody mailed from it.",
+    ),
+    _site(
+        "fjordlink",
+        221,
+        id="contacts-parent-handle",
+        host="www.fjellstua-cabins.com",
+        kind="compromised",
+        behaviour="hidden-iframe",
+        verdict="malicious",
+        family="hidden-iframe",
+        security_txt="web-form+mail",
+        title="Fjellstua Cabins",
+        notes="No abuse entity and no up link: only parentHandle leads to the parent /23. "
+        "security.txt has a web form and a mailbox: the mailbox is written to.",
+    ),
+    _site(
+        "meridian",
+        222,
+        id="contacts-org",
+        host="www.meridian-yoga-studio.com",
+        kind="compromised",
+        behaviour="cryptominer",
+        verdict="malicious",
+        family="cryptominer",
+        security_txt="expired",
+        title="Meridian Yoga Studio",
+        notes="Neither the network nor its parent has an abuse desk; the holder's org entity "
+        "does. Its security.txt has expired: the mailbox is still used, flagged.",
+    ),
+    _site(
+        "cobblestone",
+        223,
+        id="contacts-parent-chain",
+        host="www.cobblestone-cycles.com",
+        kind="compromised",
+        behaviour="hidden-iframe",
+        verdict="malicious",
+        family="hidden-iframe",
+        title="Cobblestone Cycles",
+        notes="The abuse desk is two levels up: /24 -> /23 (none) -> /22.",
+    ),
+    _site(
+        "tidewater",
+        224,
+        id="contacts-parent-down",
+        host="www.tidewater-kayaks.com",
+        kind="compromised",
+        behaviour="known-bad-host",
+        verdict="malicious",
+        family="known-bad-host",
+        title="Tidewater Kayaks",
+        notes="The up link points at the RDAP server that is down: a hosting-contact gap, "
+        "retried, and filled once the server is up.",
+    ),
+    _site(
+        "kestrel",
+        225,
+        id="cdn-asn-no-origin",
+        host="www.kestrel-ceramics.com",
+        kind="compromised",
+        behaviour="cdn-origin",
+        verdict="malicious",
+        family="injected-script",
+        title="Kestrel Ceramics",
+        notes="Behind a CDN known only by its ASN; nothing reveals the origin.",
+        tags=("origin:none", "attack:loader"),
+    ),
+    _site(
+        "kestrel",
+        226,
+        id="cdn-asn-origin-header",
+        host="www.linden-tea-house.com",
+        kind="compromised",
+        behaviour="cdn-origin",
+        verdict="malicious",
+        family="hidden-iframe",
+        title="Linden Tea House",
+        notes="Behind the ASN-only CDN; an X-Origin-Server header names the origin address.",
+        tags=("origin:header", "attack:iframe"),
+    ),
+    _site(
+        "nimbusedge",
+        227,
+        id="cdn-asname-origin-asset",
+        host="www.saltmarsh-gallery.com",
+        kind="compromised",
+        behaviour="cdn-origin",
+        verdict="malicious",
+        family="injected-script",
+        title="Saltmarsh Gallery",
+        notes="Behind a CDN known only by its AS name; an image still loads from the origin "
+        "address (http://<origin-ip>/wp-content/uploads/...).",
+        tags=("origin:asset", "attack:loader"),
+    ),
+    _site(
+        "nimbusedge",
+        228,
+        id="cdn-asname-origin-link",
+        host="www.quarry-lane-books.com",
+        kind="compromised",
+        behaviour="cdn-origin",
+        verdict="malicious",
+        family="known-bad-host",
+        title="Quarry Lane Books",
+        notes="Behind the AS-name CDN; a link to origin.quarry-lane-books.com names the origin.",
+        tags=("origin:link", "attack:knownbad"),
+    ),
+    _site(
+        "nimbusedge",
+        229,
+        id="clean-cdn-origin-asset",
+        host="www.wren-and-fern.com",
+        kind="clean",
+        behaviour="cdn-origin",
+        verdict="clean",
+        title="Wren and Fern",
+        notes="A clean site behind the AS-name CDN whose page shows its origin address: "
+        "an origin hint is no sign of compromise.",
+        tags=("origin:asset",),
     ),
     # ---------------------------------------------------------------- offline
     SiteSpec(

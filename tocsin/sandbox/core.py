@@ -20,7 +20,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tocsin.sandbox import pages_incidents
 from tocsin.sandbox.catalogue import (
+    CDN_BY_ASN,
     CSIRTS,
     KNOWN_BAD,
     PROVIDERS,
@@ -164,6 +166,7 @@ class Sandbox:
         self.asnames_path = self.workdir / "asnames.json"
         self.known_bad_path = self.workdir / "known_bad.txt"
         self.cert_contacts_path = self.workdir / "cert_contacts.csv"
+        self.providers_path = self.workdir / "providers.json"  # CDNs known by ASN only
         self.real_rdap_dir = Path(real_rdap_dir) if real_rdap_dir else None
         self.board_secret = secrets.token_urlsafe(24)
         self.web: SiteServer | None = None
@@ -293,10 +296,12 @@ class Sandbox:
         self.asnames_path.write_text(json.dumps(names, indent=1), encoding="utf-8")
         self.known_bad_path.write_text(
             "# known-bad domains and IPs, one a line (tocsin sandbox)\n"
-            + "\n".join(KNOWN_BAD)
+            + "\n".join([*KNOWN_BAD, *pages_incidents.known_bad_hashes()])
             + "\n",
             encoding="utf-8",
         )
+        cdns = [{"name": name, "asn": asns} for name, asns in CDN_BY_ASN.items()]
+        self.providers_path.write_text(json.dumps({"cdn": cdns}), encoding="utf-8")
         with self.cert_contacts_path.open("w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(["country", "email", "language"])
@@ -347,6 +352,7 @@ class Sandbox:
             "notify": {"from_addr": FROM_ADDR, "outbox_dir": str(base / "outbox")},
             "smtp": smtp,
             "escalation": {"cert_contacts": str(self.cert_contacts_path)},
+            "enrich": {"providers_file": str(self.providers_path)},
             # A key of its own, so the notices' portal links are signed as in production.
             "board": {"base_url": "http://127.0.0.1:8080", "secret": self.board_secret},
         }

@@ -1141,6 +1141,8 @@ async def third_party_fonts(env: Env) -> Result:
 
 def security_txt(env: Env, state: str) -> Reply | None:
     """RFC 9116 files: valid (.well-known), legacy (/security.txt only) or expired."""
+    if state in pages_contacts.STATES:  # web forms (issue 11)
+        return pages_contacts.security_txt(env, state)
     path = env.path
     if state == "legacy" and path != "/security.txt":
         return None
@@ -1188,5 +1190,11 @@ async def scale_payload(env: Env) -> Result:
     return Reply(payloads.payload_bytes(kind, variant), content_type=content_type)
 
 
-# Pages of the browser-realism checks (issue 11 points 1-2), registered on import.
-from tocsin.sandbox import pages_browser  # noqa: E402, F401
+# Behaviours kept in their own modules register themselves on import.
+from tocsin.sandbox import (  # noqa: E402, F401
+    pages_browser,
+    pages_contacts,
+    pages_exfil,
+    pages_fp,
+    pages_incidents,
+)

@@ -28,6 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tocsin.sandbox import rdap_contacts
 from tocsin.sandbox.catalogue import (
     PROVIDERS,
     REGISTRARS,
@@ -444,8 +445,14 @@ class RdapServers:
                 return None
             for p in PROVIDERS.values():
                 if net.version == 4 and net.subnet_of(p.network):  # type: ignore[arg-type]
+                    if p.abuse_via:  # sub-allocated: its parents answer too (rdap_contacts.py)
+                        return rdap_contacts.network_object(net, base_url, self)  # type: ignore[arg-type]
                     return network_object(p, base_url)
+            if net.version == 4:
+                return rdap_contacts.network_object(net, base_url, self)  # type: ignore[arg-type]
             return None
+        if kind == "entity":
+            return rdap_contacts.entity_object(value)
         if kind == "autnum":
             number = value.upper().removeprefix("AS")
             for p in PROVIDERS.values():

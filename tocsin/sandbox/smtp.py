@@ -7,8 +7,9 @@ Three listeners share one message store:
 - ``127.25.0.3``: implicit TLS (``smtp.ssl``), AUTH required.
 
 Per-recipient scripts decide the reply to RCPT TO: ``"421 ..."`` once then
-accept, a permanent ``"550 ..."``, or ``"bounce"``/``"reply"``/``"ooo"``,
-which accept the message and then drop an RFC 3464 DSN, a human reply quoting
+accept, a permanent ``"550 ..."``, or ``"bounce"``/``"delay"``/``"reply"``/``"ooo"``,
+which accept the message and then drop an RFC 3464 DSN (failed 5.1.1, or
+delayed 4.4.1), a human reply quoting
 the subject, or an out-of-office auto-reply into :attr:`SmtpServer.maildir`
 (for ``tocsin inbox``).
 """
@@ -40,7 +41,7 @@ ADDRESSES = {"plain": "127.25.0.1", "starttls": "127.25.0.2", "ssl": "127.25.0.3
 USERNAME = "tocsin"
 PASSWORD = "sandbox-secret"
 MTA_NAME = "mx.sandbox-relay.net"
-ACTIONS = ("accept", "bounce", "reply", "ooo")
+ACTIONS = ("accept", "bounce", "delay", "reply", "ooo")
 
 
 @dataclass(frozen=True)
@@ -263,8 +264,8 @@ class SmtpServer:
         with self._lock:
             self._messages.append(message)
         for recipient, action in actions.items():
-            if action == "bounce":
-                self.maildir.add(dsn(message, recipient))
+            if action in ("bounce", "delay"):
+                self.maildir.add(dsn(message, recipient, delayed=action == "delay"))
             elif action == "reply":
                 self.maildir.add(auto_reply(message, recipient, out_of_office=False))
             elif action == "ooo":
@@ -323,23 +324,34 @@ def _original_headers(original: ReceivedMessage) -> bytes:
     return head.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") + b"\r\n"
 
 
-def dsn(original: ReceivedMessage, recipient: str) -> Message:
-    """An RFC 3464 delivery status notification for ``recipient``, to the envelope sender."""
+def dsn(original: ReceivedMessage, recipient: str, *, delayed: bool = False) -> Message:
+    """An RFC 3464 delivery status notification for ``recipient``, to the envelope sender:
+    a hard bounce (failed, 5.1.1), or with ``delayed`` a warning (delayed, 4.4.1)."""
     domain = recipient.split("@")[-1]
+    if delayed:
+        action, status, code = "delayed", "4.4.1", "451 4.4.1 Connection timed out"
+        said = "delivery temporarily suspended: connect to mx.{0}: Connection timed out"
+        subject = "Delayed Mail (still being retried)"
+    else:
+        action, status, code = "failed", "5.1.1", "550 5.1.1 User unknown"
+        said = "host mx.{0} said: 550 5.1.1 <{1}>: Recipient address rejected"
+        said += ": User unknown in virtual mailbox table"
+        subject = "Undelivered Mail Returned to Sender"
     report = MIMEMultipart("report", report_type="delivery-status")
     report["From"] = f"Mail Delivery System <MAILER-DAEMON@{MTA_NAME}>"
     report["To"] = original.mail_from
-    report["Subject"] = "Undelivered Mail Returned to Sender"
+    report["Subject"] = subject
     report["Date"] = format_datetime(_now())
     report["Message-ID"] = make_msgid(domain=MTA_NAME)
     report["Auto-Submitted"] = "auto-replied"
     report.attach(
         MIMEText(
             f"This is the mail system at host {MTA_NAME}.\n\n"
-            "I'm sorry to have to inform you that your message could not\n"
-            "be delivered to one or more recipients.\n\n"
-            f"<{recipient}>: host mx.{domain} said: 550 5.1.1 <{recipient}>: "
-            "Recipient address rejected: User unknown in virtual mailbox table\n"
+            "Your message could not be delivered to one or more recipients"
+            + (" yet; it will be retried.\n\n" if delayed else ".\n\n")
+            + f"<{recipient}>: "
+            + said.format(domain, recipient)
+            + "\n"
         )
     )
     per_message = Message()
@@ -348,10 +360,10 @@ def dsn(original: ReceivedMessage, recipient: str) -> Message:
     per_recipient = Message()
     per_recipient["Final-Recipient"] = f"rfc822; {recipient}"
     per_recipient["Original-Recipient"] = f"rfc822;{recipient}"
-    per_recipient["Action"] = "failed"
-    per_recipient["Status"] = "5.1.1"
+    per_recipient["Action"] = action
+    per_recipient["Status"] = status
     per_recipient["Remote-MTA"] = f"dns; mx.{domain}"
-    per_recipient["Diagnostic-Code"] = "smtp; 550 5.1.1 User unknown"
+    per_recipient["Diagnostic-Code"] = f"smtp; {code}"
     status = MIMEBase("message", "delivery-status")
     status.set_payload([per_message, per_recipient])
     report.attach(status)
