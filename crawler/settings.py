@@ -95,20 +95,51 @@ PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4  # the page plus a few popups before they a
 # so pages waiting for Chromium never hold the triage slots.
 BROWSER_SLOT = "tocsin-browser"
 
+# Chromium's own traffic (docs/crawl.md, "Chromium's own traffic"): a crawl must make
+# no request its pages did not cause. Only the last --disable-features counts, so the
+# list repeats the features Playwright disables for its own correctness.
+_PLAYWRIGHT_DISABLED_FEATURES = (
+    "AvoidUnnecessaryBeforeUnloadCheckSync,DestroyProfileOnBrowserClose,HttpsUpgrades,"
+    "HttpsFirstBalancedModeAutoEnable,LensOverlay,MediaRouter,PaintHolding,"
+    "ThirdPartyStoragePartitioning,AvoidCorsURLLoaderRestartOnRedirect,"
+    "NetworkTimeServiceQuerying,AimEnabled,PreconnectToSearch"
+)
+_BACKGROUND_FEATURES = (
+    "Translate,OptimizationHints,OptimizationHintsFetching,OptimizationGuideModelDownloading,"
+    "OptimizationTargetPrediction,DialMediaRouteProvider,AutofillServerCommunication,"
+    "CertificateTransparencyComponentUpdater,InterestFeedContentSuggestions,"
+    "SafeBrowsingEnhancedProtection,PrivacySandboxSettings4,SodaLanguagePackInstaller"
+)
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
     "--disable-quic",
     "--disable-dev-shm-usage",
     "--dns-prefetch-disable",
     # WebRTC would send UDP around the proxy, and so around the guard.
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
     "--webrtc-ip-handling-policy=disable_non_proxied_udp",
-    "--disable-features=Translate,OptimizationHints,MediaRouter,DialMediaRouteProvider",
+    # navigator.webdriver is false, as in a person's Chrome (docs/crawl.md).
+    "--disable-blink-features=AutomationControlled",
+    # Background services: updates, Safe Browsing, sign-in, sync, metrics, pings.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--no-pings",
+    "--metrics-recording-only",
+    "--disable-breakpad",
+    "--disable-domain-reliability",
+    "--safebrowsing-disable-auto-update",
+    "--disable-client-side-phishing-detection",
+    "--disable-component-extensions-with-background-pages",
+    "--disable-default-apps",
+    "--disable-field-trial-config",
+    "--password-store=basic",
+    "--use-mock-keychain",
+    "--no-service-autorun",
+    "--disable-features=" + _PLAYWRIGHT_DISABLED_FEATURES + "," + _BACKGROUND_FEATURES,
 ]
 
 _CHROMIUM_CANDIDATES = (

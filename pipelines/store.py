@@ -517,6 +517,9 @@ def _check_meta(item: CheckItem) -> dict[str, Any]:
             "clock_advanced_ms": browser.get("clock_advanced_ms"),
             "steps": browser.get("steps"),
             "elapsed_ms": browser.get("elapsed_ms"),
+            # the visit's profile and referer, and every condition tried (docs/crawl.md)
+            "condition": browser.get("condition"),
+            "conditions": browser.get("conditions"),
         }
     if item.variants:
         meta["variants"] = {

@@ -97,7 +97,7 @@ class BrowserConfig(Section):
     # "browser-skipped" and a verdict from the static rules over the served HTML alone.
     enabled: bool = True
     args: list[str] = Field(default_factory=list)  # extra Chromium flags
-    user_agent: str = ""  # empty: crawl.user_agent
+    user_agent: str = ""  # empty: Chrome on Windows, the running Chromium's version
     locale: str = "en-US"
     timezone: str = "America/New_York"
     viewport_width: int = Field(default=1366, ge=320, le=4096)
@@ -111,6 +111,22 @@ class BrowserConfig(Section):
     max_scan_total: Size = 16 * 1024**2  # all bodies kept per page
     max_dom: Size = 4 * 1024**2
     screenshot: bool = True
+    # Visit conditions (docs/crawl.md, "Visit conditions"): after the desktop visit
+    # with no referer, a page that is not already malicious is visited again as a
+    # phone and from a search engine, at most max_visits visits within visit_budget.
+    condition_visits: bool = True
+    # Only pages whose scripts read what a condition changes (user agent, touch, screen
+    # or window size, referrer) get the further visits; false: every page not malicious.
+    condition_gate: bool = True
+    max_visits: int = Field(default=4, ge=1, le=4)
+    visit_budget: Duration = timedelta(seconds=90)
+    mobile_device: str = "Pixel 7"  # a Playwright device descriptor
+    mobile_user_agent: str = ""  # empty: Chrome on Android, the running Chromium's version
+    search_referer: str = "https://www.google.com/"
+    screen_width: int = Field(default=1920, ge=320, le=8192)  # the desktop's screen
+    screen_height: int = Field(default=1080, ge=240, le=8192)
+    # A JSON-lines file of every connection Chromium asks the guard proxy for (audits).
+    proxy_log: str = ""
 
 
 class CrawlConfig(Section):

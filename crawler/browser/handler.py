@@ -9,7 +9,11 @@ Plain requests go to Scrapy's HTTP/1.1 handler as usual. Browser requests
   in an infinite loop never answers Playwright, so the wait is cut, the page and
   then its context are closed, and if even that hangs the browser is closed
   (scrapy-playwright launches a fresh one for the next page);
-- a failure carries the page's recorder, so the spider can say why.
+- a failure carries the page's recorder, so the spider can say why;
+- a context asked for with ``tocsin_profile`` (``desktop`` or ``mobile``) gets
+  that profile's viewport, screen, touch and user agent (from Playwright's device
+  descriptor and the running Chromium's version, see
+  :mod:`crawler.browser.profiles`); the recorder finishes the disguise per page.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from scrapy.http import Response
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 from scrapy_playwright.provider import PlaywrightBrowserProvider
 
+from crawler.browser import profiles
 from crawler.browser.proxy import GuardProxy
 from crawler.net import NetPolicy
 from tocsin.config import Config
@@ -95,13 +100,34 @@ class BrowserDownloadHandler(ScrapyPlaywrightDownloadHandler):
         if not isinstance(config, Config):
             config = Config()
         browser = config.browser
+        self.tocsin_config = config
         self.page_timeout = browser.page_timeout.total_seconds()
         self.proxy = GuardProxy(
             NetPolicy.for_config(config.network),
             max_bytes=max(browser.max_download, config.crawl.max_body) + 1024**2,
             idle_timeout=browser.navigation_timeout.total_seconds(),
+            log_path=browser.proxy_log or None,
         )
         self.browser_provider_cls = partial(GuardedBrowserProvider, proxy=self.proxy)
+
+    async def _create_browser_context(
+        self, name: str, context_kwargs: dict | None, spider: Any = None
+    ) -> Any:
+        kwargs = dict(context_kwargs or {})
+        profile = kwargs.pop("tocsin_profile", None)
+        if profile is None:
+            return await super()._create_browser_context(name, kwargs, spider)
+        await self._maybe_launch_browser()
+        version = self.browser.version
+        playwright = getattr(self.browser_provider, "playwright", None)
+        devices = dict(playwright.devices) if playwright is not None else {}
+        options = profiles.context_options(profile, self.tocsin_config, version, devices)
+        wrapper = await super()._create_browser_context(name, {**kwargs, **options}, spider)
+        wrapper.context._tocsin_profile = (
+            profile,
+            profiles.ua_override(profile, options, version, self.tocsin_config),
+        )
+        return wrapper
 
     async def _download_request_with_page(
         self, request: Request, page: Any, spider: Any

@@ -11,16 +11,26 @@ Playwright route handler does not see, are covered too.
 Plain HTTP is forwarded one request per connection (``Connection: close``);
 HTTPS and WebSockets go through ``CONNECT`` tunnels. Responses are capped in
 size and idle time.
+
+The browser's own background services (component and Safe Browsing updates,
+sign-in, autofill, metrics) are switched off by launch flags
+(``crawler.settings.CHROMIUM_FLAGS``); should one still call home, the proxy
+refuses the connection and counts it (:data:`SERVICE_HOSTS`): a crawl sends
+nothing to Google that a page did not ask for. With ``log_path`` the proxy
+appends one JSON line per connection asked for, with what it did, for audits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import re
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from crawler.net import NetPolicy
@@ -38,6 +48,21 @@ _HOP_BY_HOP = {
     b"trailer",
     b"upgrade",
 }
+
+
+# Hosts of Chromium's background services (updates, Safe Browsing, sign-in, autofill,
+# metrics, field trials). Refused whoever asks: a page that loads one loses nothing
+# the verdict needs, and Chromium's own calls never leave the machine.
+SERVICE_HOSTS = re.compile(
+    r"^(accounts\.google\.com|clients\d*\.google\.com|android\.clients\.google\.com"
+    r"|sb-ssl\.google\.com|dl\.google\.com|tools\.google\.com"
+    r"|(update|safebrowsing|safebrowsingohttpgateway|content-autofill|optimizationguide-pa"
+    r"|clientservices|passwordsleakcheck-pa|chromesyncpasswords-pa|chromewebstore"
+    r"|chromereporting-pa|commerce-pa|lensfrontend-pa|people-pa|aida)\.googleapis\.com"
+    r"|([a-z0-9-]+\.)*gvt[12]\.com)$",
+    re.I,
+)
+SERVICE_REASON = "a browser background service"
 
 
 @dataclass(frozen=True)
@@ -59,8 +84,12 @@ class GuardProxy:
         max_bytes: int = 64 * 1024**2,
         idle_timeout: float = 30.0,
         connect_timeout: float = 10.0,
+        log_path: str | None = None,
     ) -> None:
         self.policy = policy
+        self.log_path = log_path
+        self._log_file: Any = None
+        self.service_refused: Counter[str] = Counter()
         self.max_bytes = max_bytes
         self.idle_timeout = idle_timeout
         self.connect_timeout = connect_timeout
@@ -89,6 +118,21 @@ class GuardProxy:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 5)
             self._server = None
+        if self.service_refused:
+            log.info("browser guard: refused background services %s", dict(self.service_refused))
+        if self._log_file is not None:
+            with contextlib.suppress(Exception):
+                self._log_file.close()
+            self._log_file = None
+
+    def _note(self, method: str, host: str, port: int, action: str) -> None:
+        if self.log_path and self._log_file is None:
+            with contextlib.suppress(OSError):  # a few short lines: not worth a thread
+                self._log_file = open(self.log_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        if self._log_file is not None:
+            record = {"at": time.time(), "method": method, "host": host.lower(), "port": port}
+            with contextlib.suppress(Exception):
+                self._log_file.write(json.dumps({**record, "action": action}) + "\n")
 
     def block_for(self, host: str, since: float = 0.0) -> ProxyBlock | None:
         """The latest block of ``host`` (for attributing a failed browser request)."""
@@ -128,7 +172,7 @@ class GuardProxy:
             host, _, port_text = target.rpartition(":")
             host = host.strip("[]")
             port = int(port_text) if port_text.isdigit() else 443
-            upstream = await self._open(writer, host, port)
+            upstream = await self._open(writer, host, port, "CONNECT")
             if upstream is None:
                 return
             up_reader, up_writer = upstream
@@ -142,7 +186,7 @@ class GuardProxy:
             await self._reply(writer, 400, "only absolute http:// URLs and CONNECT")
             return
         port = parts.port or 80
-        upstream = await self._open(writer, parts.hostname, port)
+        upstream = await self._open(writer, parts.hostname, port, method)
         if upstream is None:
             return
         up_reader, up_writer = upstream
@@ -165,11 +209,19 @@ class GuardProxy:
         await self._pipe_both(reader, writer, up_reader, up_writer)
 
     async def _open(
-        self, writer: asyncio.StreamWriter, host: str, port: int
+        self, writer: asyncio.StreamWriter, host: str, port: int, method: str = ""
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        if SERVICE_HOSTS.match(host):
+            self.service_refused[host.lower()] += 1
+            self.blocks.append(ProxyBlock(host.lower(), port, "", SERVICE_REASON, time.monotonic()))
+            self._note(method, host, port, "refused-service")
+            log.info("browser guard: refused %s:%s (%s)", host, port, SERVICE_REASON)
+            await self._reply(writer, 403, f"blocked by tocsin: {SERVICE_REASON}")
+            return None
         try:
             address = await self.policy.address_for_async(host)
         except BlockedAddress as exc:
+            self._note(method, host, port, "blocked")
             self.blocks.append(
                 ProxyBlock(host.lower(), port, exc.address, exc.reason, time.monotonic())
             )
@@ -177,8 +229,10 @@ class GuardProxy:
             await self._reply(writer, 403, f"blocked by tocsin: {exc.address} is a {exc.reason}")
             return None
         except ResolveError as exc:
+            self._note(method, host, port, "unresolved")
             await self._reply(writer, 502, f"cannot resolve: {exc}")
             return None
+        self._note(method, host, port, "connect")
         try:
             upstream = await asyncio.wait_for(
                 asyncio.open_connection(address, port), self.connect_timeout

@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import logging
 import re
+import secrets
 import time
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +41,16 @@ from tocsin.config import Config
 log = logging.getLogger("tocsin.browser")
 
 INSTRUMENT_JS = (Path(__file__).with_name("instrument.js")).read_text(encoding="utf-8")
+# The page's reads of what a visit condition changes are noted under this name (random
+# per process, so a page cannot look for it by name).
+PROBE_KEY = "_" + secrets.token_hex(6)
+PERSON_JS = (
+    (Path(__file__).with_name("person.js"))
+    .read_text(encoding="utf-8")
+    .replace("__TOCSIN_PROBE__", PROBE_KEY)
+)
+# Code a probe cannot see: `'ontouchstart' in window` reads no property.
+_CONDITION_TEXT = re.compile(rb"ontouchstart|TouchEvent|DocumentTouch|orientationchange")
 
 
 def _snippets() -> dict[str, str]:
@@ -146,6 +157,7 @@ class Recorder:
         self.page_info: dict[str, Any] = {}
         self.interaction: dict[str, Any] = {}
         self.clock_ms = 0
+        self.probes: set[str] = set()
         self.dom: str | None = None
         self.screenshot: bytes | None = None
         self.crashed = False
@@ -187,11 +199,16 @@ class Recorder:
         page.on("websocket", self._on_websocket)
         page.on("worker", lambda w: self.workers.append(_clip(w.url, 500) or ""))
         page.on("crash", self._on_crash)
+        profile = getattr(page.context, "_tocsin_profile", None)
+        if profile is not None:
+            await page.add_init_script(PERSON_JS)
         await page.add_init_script(INSTRUMENT_JS)
         with contextlib.suppress(Exception):
             await page.clock.install()
         try:
             cdp = await page.context.new_cdp_session(page)
+            if profile is not None:  # platform, languages, userAgentData: see profiles.py
+                await cdp.send("Emulation.setUserAgentOverride", profile[1])
             tree = await cdp.send("Page.getFrameTree")
             self._main_frame_id = tree["frameTree"]["frame"]["id"]
             cdp.on("Network.requestWillBeSent", self._on_cdp_request)
@@ -459,7 +476,21 @@ class Recorder:
         if self.hostile_reason():
             return
         await self._advance_clock(page, settle)
+        await self._read_probes(page)
         await self._collect(page)
+
+    async def _read_probes(self, page: Any) -> None:
+        """What the page read that a visit condition changes (before our own reads)."""
+        script = f"() => Object.keys(window['{PROBE_KEY}'] || {{}})"
+        for frame in page.frames[:10]:
+            with contextlib.suppress(Exception):
+                self.probes.update(
+                    str(name)[:40] for name in await self._eval(frame, script, None, 2)
+                )
+        for body in [self.main_document or b"", *self.bodies.values()]:
+            if _CONDITION_TEXT.search(body):
+                self.probes.add("touch events")
+                break
 
     async def _interact(self, page: Any) -> None:
         try:
@@ -629,6 +660,7 @@ class Recorder:
             "inline_scripts": info.get("inline_scripts", []),
             "interaction": self.interaction,
             "clock_advanced_ms": self.clock_ms,
+            "condition_probes": sorted(self.probes),
             "crashed": self.crashed,
             "steps": self.steps,
             "elapsed_ms": self._ms(),

@@ -9,7 +9,9 @@ One visit per URL (:class:`Visit`) goes through:
    bytes), ``browser`` (HTML), ``blocked`` (the SSRF guard) or ``error``
    (timeouts, size caps, gzip bombs, redirect loops, hostile pages);
 3. for HTML, two **cloaking** fetches (as Googlebot, and as a visitor from a
-   search results page) and the **browser** visit, in parallel;
+   search results page) and the **browser** visit, in parallel; the browser
+   visits again as a phone and from a search engine while nothing malicious
+   was seen (:mod:`crawler.browser.conditions`);
 4. one :class:`~crawler.items.CheckItem` to the pipelines (verdict, evidence,
    store).
 
@@ -46,7 +48,9 @@ from sqlalchemy import and_, or_, select
 from twisted.internet import error as txerror
 from twisted.python.failure import Failure
 
+from crawler.browser.conditions import ConditionRun, Outcome, provisional_verdict
 from crawler.browser.handler import PageTimeout, close_quietly
+from crawler.browser.profiles import Condition
 from crawler.browser.recorder import Recorder
 from crawler.items import CheckItem
 from crawler.middlewares import BlockedRequest
@@ -73,6 +77,7 @@ class Visit:
     recorder: Recorder | None = None
     browser_attempts: int = 0
     done: bool = False
+    conditions: ConditionRun | None = None
 
 
 class CheckSpider(Spider):
@@ -256,6 +261,7 @@ class CheckSpider(Spider):
             yield self._variant_request(visit, "bot", {"User-Agent": crawl.bot_user_agent})
             yield self._variant_request(visit, "referer", {"Referer": crawl.search_referer})
         visit.pending += 1
+        visit.conditions = ConditionRun.for_config(self.config)
         yield self._browser_request(visit)
 
     def on_triage_error(self, failure: Failure) -> Iterator[Any]:
@@ -316,23 +322,30 @@ class CheckSpider(Spider):
         browser = self.config.browser
         visit.browser_attempts += 1
         visit.recorder = Recorder(self.config, visit.item.url, self.app.clock.now())
+        condition = visit.conditions.current if visit.conditions else Condition("desktop")
+        goto: dict[str, Any] = {
+            "wait_until": "domcontentloaded",
+            "timeout": browser.navigation_timeout.total_seconds() * 1000,
+        }
+        if condition.referer:
+            goto["referer"] = condition.referer
         context_kwargs: dict[str, Any] = {
-            "user_agent": browser.user_agent or self.config.crawl.user_agent,
-            "viewport": {"width": browser.viewport_width, "height": browser.viewport_height},
+            # viewport, screen, touch and user agent: crawler.browser.profiles
+            "tocsin_profile": condition.profile,
             "locale": browser.locale,
             "timezone_id": browser.timezone,
             "ignore_https_errors": True,
             "accept_downloads": True,
             "service_workers": "block",
             "java_script_enabled": True,
-            "extra_http_headers": {"Accept-Language": f"{browser.locale},en;q=0.8"},
         }
         return Request(
             visit.item.url,
             callback=self.on_browser,
             errback=self.on_browser_error,
             dont_filter=True,
-            priority=30,
+            # A further condition's visit goes before new pages: the URL is half done.
+            priority=40 if visit.conditions and visit.conditions.outcomes else 30,
             meta={
                 "tocsin_visit": visit,
                 "download_slot": BROWSER_SLOT,
@@ -342,10 +355,7 @@ class CheckSpider(Spider):
                 "playwright_context": f"visit-{uuid.uuid4().hex}",
                 "playwright_context_kwargs": context_kwargs,
                 "playwright_page_init_callback": visit.recorder.attach,
-                "playwright_page_goto_kwargs": {
-                    "wait_until": "domcontentloaded",
-                    "timeout": browser.navigation_timeout.total_seconds() * 1000,
-                },
+                "playwright_page_goto_kwargs": goto,
                 "tocsin_deadline": browser.page_timeout.total_seconds(),
                 "tocsin_started": time.monotonic(),
             },
@@ -376,13 +386,33 @@ class CheckSpider(Spider):
             async for out in self._retry_browser(visit, problem or "the renderer crashed"):
                 yield out
             return
-        visit.item.browser = recorder.result()
-        visit.item.blobs.extend(recorder.blobs())
         problem = problem or recorder.hostile_reason()
-        if problem:
-            visit.item.error = problem
+        async for out in self._visited(visit, recorder, problem):
+            yield out
+
+    async def _visited(
+        self, visit: Visit, recorder: Recorder, problem: str | None
+    ) -> AsyncIterator[Any]:
+        """One condition's visit is over: try the next condition, or settle the item."""
+        run = visit.conditions
+        result, blobs = recorder.result(), recorder.blobs()
+        if run is None:  # no plan (a visit not started by _route)
+            run = visit.conditions = ConditionRun(self.config, [Condition("desktop")])
+        verdict = "error" if problem else "unjudged"
+        if not problem and run.worth_judging(result):
+            verdict = await provisional_verdict(self.config, visit.item, result)
+        run.outcomes.append(
+            Outcome(run.current, result, blobs, problem, verdict, result.get("elapsed_ms", 0))
+        )
+        if run.next_condition() is not None:
+            visit.browser_attempts = 0
+            yield self._browser_request(visit)
+            return
+        kept = run.apply(visit.item)
+        if kept.problem:
+            visit.item.error = kept.problem
             visit.item.route = "error"
-            visit.item.route_reason = problem
+            visit.item.route_reason = kept.problem
         for out in self._part_done(visit):
             yield out
 
@@ -401,8 +431,9 @@ class CheckSpider(Spider):
                 yield out
             return
         if recorder is not None:
-            visit.item.browser = recorder.result()
-            visit.item.blobs.extend(recorder.blobs())
+            async for out in self._visited(visit, recorder, reason):
+                yield out
+            return
         visit.item.error = reason
         visit.item.route = "error"
         visit.item.route_reason = reason
@@ -415,6 +446,12 @@ class CheckSpider(Spider):
             log.info("browser crashed on %s (%s); retrying once", visit.item.url, reason)
             visit.item.meta["browser_retry"] = reason
             yield self._browser_request(visit)
+            return
+        run = visit.conditions
+        if run is not None and run.outcomes and visit.recorder is not None:
+            # A later condition's visit: the earlier ones still stand.
+            async for out in self._visited(visit, visit.recorder, f"crashed twice: {reason}"):
+                yield out
             return
         visit.item.error = f"browser crashed twice: {reason}"
         visit.item.route = "error"

@@ -443,6 +443,13 @@ CSIRTS = (
 ATTACKER_HOSTS = {
     "loader": ("apiscdn-metrics.com", 11),  # injected-script payload host
     "delayed": ("cdn-widget-loader.com", 12),  # the delayed injection
+    # Browser realism (issue 11 points 1-2): loaders quiet for automation, redirects
+    # only for phones or search visitors (tocsin.sandbox.pages_browser).
+    "personcheck": ("wp-emoji-cdn.com", 30),  # loaders that skip automated browsers
+    "personcheck2": ("jsdelivr-static.net", 31),  # the same, a second campaign
+    "mobileprize": ("mobile-prize-claim.net", 32),  # phone-only redirect landing
+    "searchdeal": ("search-deals-today.net", 33),  # search-referer-only redirect landing
+    "androidreward": ("android-reward-center.net", 34),  # phone and search referer landing
     "knownbad": ("trafficjunction-stats.net", 13),  # on the known-bad list
     "tds": ("tds-gateway.net", 14),  # hidden-iframe traffic distribution
     "redirect": ("prize-winner-today.net", 15),  # redirect landing (scam)
@@ -568,6 +575,224 @@ CATALOGUE: tuple[SiteSpec, ...] = (
         notes="An inline 'lazy loader' waits setTimeout(300000) (5 minutes) before "
         "inserting a script from cdn-widget-loader.com: only an advanced clock "
         "(Playwright page.clock) sees it.",
+    ),
+    # ---------------------------------------------------------------- browser realism
+    # Issue 11 points 1-2 (tocsin.sandbox.pages_browser): loaders that stay quiet for
+    # an automated browser, redirects only for phones and/or search-engine visitors.
+    _site(
+        "oakridge",
+        150,
+        id="person-webdriver",
+        host="www.bluebell-bistro.com",
+        kind="compromised",
+        behaviour="person-only-loader",
+        verdict="malicious",
+        family="injected-script",
+        title="www.bluebell-bistro.com",
+        notes="An inline loader returns when navigator.webdriver is true, else inserts a script"
+        " from wp-emoji-cdn.com.",
+        tags=("webdriver", "wd"),
+    ),
+    _site(
+        "oakridge",
+        151,
+        id="person-plugins",
+        host="www.harbor-yoga-studio.com",
+        kind="compromised",
+        behaviour="person-only-loader",
+        verdict="malicious",
+        family="injected-script",
+        title="www.harbor-yoga-studio.com",
+        notes="The loader wants at least two plugins and two navigator.languages (a bare "
+        "automated Chromium has one language).",
+        tags=("plugins-languages", "pl"),
+    ),
+    _site(
+        "polderhost",
+        152,
+        id="person-window",
+        host="www.fietsen-van-dijk.nl",
+        kind="compromised",
+        behaviour="person-only-loader",
+        verdict="malicious",
+        family="injected-script",
+        title="www.fietsen-van-dijk.nl",
+        lang="nl",
+        notes="The loader wants a window frame: outerWidth/outerHeight set and outerHeight at "
+        "least 40px over innerHeight (headless: equal, old headless: 0).",
+        tags=("window", "ow"),
+    ),
+    _site(
+        "deichnet",
+        153,
+        id="person-useragent",
+        host="www.baeckerei-sonnenschein.de",
+        kind="compromised",
+        behaviour="person-only-loader",
+        verdict="malicious",
+        family="injected-script",
+        title="www.baeckerei-sonnenschein.de",
+        lang="de",
+        notes="The first-party wp-emoji file has a loader appended that returns for "
+        "HeadlessChrome (or puppeteer, playwright...) in the user agent.",
+        tags=("useragent", "ua"),
+    ),
+    _site(
+        "oakridge",
+        154,
+        id="person-uadata",
+        host="www.maple-street-dental.com",
+        kind="compromised",
+        behaviour="person-only-loader",
+        verdict="malicious",
+        family="injected-script",
+        scheme="https",
+        title="www.maple-street-dental.com",
+        notes="Over https (userAgentData needs a secure context): the loader wants "
+        "navigator.userAgentData with a 'Google Chrome' brand and no Headless brand.",
+        tags=("uadata", "uad"),
+    ),
+    _site(
+        "hanami",
+        155,
+        id="person-combo",
+        host="www.onsen-kaede.jp",
+        kind="compromised",
+        behaviour="person-only-loader",
+        verdict="malicious",
+        family="injected-script",
+        title="www.onsen-kaede.jp",
+        lang="ja",
+        notes="Several tells at once (webdriver, HeadlessChrome, plugins, languages, "
+        "Notification.permission 'denied'), then a 1.5 s timer before the script from "
+        "jsdelivr-static.net.",
+        tags=("combo", "cb"),
+    ),
+    _site(
+        "cafezinho",
+        156,
+        id="mobile-ua-redirect",
+        host="www.oficina-do-carlos.com.br",
+        kind="compromised",
+        behaviour="condition-redirect",
+        verdict="malicious",
+        family="malicious-redirect",
+        title="www.oficina-do-carlos.com.br",
+        lang="pt",
+        notes="Redirects to mobile-prize-claim.net only when the user agent says "
+        "Android/iPhone/Mobile.",
+        tags=("ua", "-", "mobileprize"),
+    ),
+    _site(
+        "oakridge",
+        157,
+        id="mobile-touch-redirect",
+        host="www.cedar-creek-plumbing.com",
+        kind="compromised",
+        behaviour="condition-redirect",
+        verdict="malicious",
+        family="malicious-redirect",
+        title="www.cedar-creek-plumbing.com",
+        notes="Redirects only on a touch screen (ontouchstart and maxTouchPoints).",
+        tags=("touch", "-", "mobileprize"),
+    ),
+    _site(
+        "polderhost",
+        158,
+        id="mobile-viewport-redirect",
+        host="www.bakkerij-de-molen.nl",
+        kind="compromised",
+        behaviour="condition-redirect",
+        verdict="malicious",
+        family="malicious-redirect",
+        title="www.bakkerij-de-molen.nl",
+        lang="nl",
+        notes="Redirects only for a narrow viewport with a coarse pointer and a small screen "
+        "(matchMedia).",
+        tags=("viewport", "-", "mobileprize"),
+    ),
+    _site(
+        "oakridge",
+        159,
+        id="search-regex-redirect",
+        host="www.summit-roofing-co.com",
+        kind="compromised",
+        behaviour="condition-redirect",
+        verdict="malicious",
+        family="malicious-redirect",
+        title="www.summit-roofing-co.com",
+        notes="Redirects to search-deals-today.net only when document.referrer matches "
+        "google|bing|yahoo|yandex|naver.",
+        tags=("-", "regex", "searchdeal"),
+    ),
+    _site(
+        "deichnet",
+        160,
+        id="search-host-redirect",
+        host="www.zahnarzt-am-markt.de",
+        kind="compromised",
+        behaviour="condition-redirect",
+        verdict="malicious",
+        family="malicious-redirect",
+        title="www.zahnarzt-am-markt.de",
+        lang="de",
+        notes="Redirects only when the referrer host name is a search engine (google, bing,"
+        " yandex, naver, yahoo, duckduckgo).",
+        tags=("-", "host", "searchdeal"),
+    ),
+    _site(
+        "oakridge",
+        161,
+        id="mobile-search-redirect",
+        host="www.lakeview-pet-clinic.com",
+        kind="compromised",
+        behaviour="condition-redirect",
+        verdict="malicious",
+        family="malicious-redirect",
+        title="www.lakeview-pet-clinic.com",
+        notes="Redirects only a phone (user agent) coming from a search engine (referrer host):"
+        " both conditions at once.",
+        tags=("ua", "host", "androidreward"),
+    ),
+    _site(
+        "hanami",
+        162,
+        id="touch-search-redirect",
+        host="www.hanaya-tsubaki.jp",
+        kind="compromised",
+        behaviour="condition-redirect",
+        verdict="malicious",
+        family="malicious-redirect",
+        title="www.hanaya-tsubaki.jp",
+        lang="ja",
+        notes="Redirects only a touch screen coming from a search engine (referrer regex).",
+        tags=("touch", "regex", "androidreward"),
+    ),
+    _site(
+        "oakridge",
+        163,
+        id="clean-condition-aware",
+        host="www.riverside-bakery-cafe.com",
+        kind="tricky-clean",
+        behaviour="clean-condition-aware",
+        verdict="clean",
+        title="www.riverside-bakery-cafe.com",
+        notes="Clean: sends phones to its own /m/ page, greets search visitors, loads its own "
+        "chat widget only for a non-automated browser. Nothing leaves the site.",
+        tags=(),
+    ),
+    _site(
+        "polderhost",
+        164,
+        id="clean-condition-aware-nl",
+        host="www.tandarts-de-vries.nl",
+        kind="tricky-clean",
+        behaviour="clean-condition-aware",
+        verdict="clean",
+        title="www.tandarts-de-vries.nl",
+        lang="nl",
+        notes="Clean: the same condition tests as clean-condition-aware, on a Dutch dentist site.",
+        tags=(),
     ),
     _site(
         "megashared",

@@ -1192,6 +1192,7 @@ async def scale_payload(env: Env) -> Result:
 
 # Behaviours kept in their own modules register themselves on import.
 from tocsin.sandbox import (  # noqa: E402, F401
+    pages_browser,
     pages_contacts,
     pages_exfil,
     pages_fp,
