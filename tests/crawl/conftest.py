@@ -10,10 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from crawl_support import COMMUNITY, FEED_KINDS, Crawl, add_urls, run_cli, sandbox_config
-
-from store.db import Database
-from tocsin.urls import normalise_url
+from crawl_support import COMMUNITY, FEED_KINDS, Crawl, crawl_urls
 
 
 @pytest.fixture(scope="session")  # shared: test_crawl_catalogue, test_crawl_cloaking
@@ -24,11 +21,12 @@ def catalogue_crawl(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> C
     every page, and any false positive of theirs on a clean site would show.
     """
     folder = tmp_path_factory.mktemp("catalogue-crawl")
-    db_url = f"sqlite:///{folder / 'tocsin.db'}"
-    config = sandbox_config(
+    sites = sandbox.select(FEED_KINDS, include_scale=False)
+    return crawl_urls(
         sandbox,
         folder,
-        db_url,
+        {site.id: sandbox.url(site.id) for site in sites},
+        timeout=400,
         signatures={
             "known_bad": str(sandbox.known_bad_path),
             "community_rules": [
@@ -36,24 +34,4 @@ def catalogue_crawl(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> C
                 str(COMMUNITY / "iok" / "indicators"),
             ],
         },
-    )
-    db = Database(db_url)
-    from store import migrate
-
-    migrate.upgrade(db)
-    sites = sandbox.select(FEED_KINDS, include_scale=False)
-    urls = {site.id: sandbox.url(site.id) for site in sites}
-    by_url = add_urls(db, urls.values())
-    ids = {sid: by_url[normalise_url(u)] for sid, u in urls.items()}
-    proc = run_cli(folder, config, "--now", "2026-03-02T10:00:00Z", "crawl", timeout=400)
-    return Crawl(
-        db=db,
-        config=config,
-        folder=folder,
-        returncode=proc.returncode,
-        stdout=proc.stdout,
-        stderr=proc.stderr,
-        sites={ids[s.id]: s for s in sites},
-        ids=ids,
-        sandbox=sandbox,
     )

@@ -94,6 +94,34 @@ class Crawl:
     sandbox: Any
 
 
+def crawl_urls(
+    sandbox: Any, folder: Path, urls: dict[str, str], *, timeout: float = 300, **tables: Any
+) -> Crawl:
+    """One ``tocsin crawl`` of ``urls`` (name -> URL; a name that is a catalogue site id
+    maps to its SiteSpec) into a fresh SQLite store in ``folder``; ``tables`` as in
+    :func:`sandbox_config`."""
+    from store import migrate
+
+    db_url = f"sqlite:///{folder / 'tocsin.db'}"
+    config = sandbox_config(sandbox, folder, db_url, **tables)
+    db = Database(db_url)
+    migrate.upgrade(db)
+    by_url = add_urls(db, urls.values())
+    ids = {name: by_url[normalise_url(u)] for name, u in urls.items()}
+    proc = run_cli(folder, config, "--now", "2026-03-02T10:00:00Z", "crawl", timeout=timeout)
+    return Crawl(
+        db=db,
+        config=config,
+        folder=folder,
+        returncode=proc.returncode,
+        stdout=proc.stdout,
+        stderr=proc.stderr,
+        sites={ids[name]: sandbox.sites.get(name) for name in urls},
+        ids=ids,
+        sandbox=sandbox,
+    )
+
+
 def pe_bytes() -> bytes:
     """The smallest header that reads as a PE32 executable (for payload checks)."""
     header = bytearray(512)

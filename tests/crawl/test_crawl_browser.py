@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crawl_support import Crawl, add_urls, run_cli, sandbox_config
+from crawl_support import Crawl, crawl_urls, sandbox_config
 from sqlalchemy import select
 
 from crawler.browser.conditions import ConditionRun, Outcome
@@ -24,11 +24,9 @@ from crawler.browser.profiles import BASELINE, Condition, condition_plan
 from crawler.browser.proxy import SERVICE_HOSTS, GuardProxy
 from crawler.net import NetPolicy
 from crawler.settings import chromium_path
-from store.db import Database
 from store.models import Check
 from tocsin.config import Config
 from tocsin.sandbox.catalogue import CATALOGUE, attacker
-from tocsin.urls import normalise_url
 
 FIRST, LAST = 150, 164
 SITES = [
@@ -55,29 +53,10 @@ def _expected(site: Any) -> tuple[str, str | None]:
 @pytest.fixture(scope="module")
 def browser_crawl(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Crawl:
     folder = tmp_path_factory.mktemp("browser-crawl")
-    db_url = f"sqlite:///{folder / 'tocsin.db'}"
     browser = {"proxy_log": str(folder / "proxy.jsonl"), "concurrency": 4}
-    config = sandbox_config(sandbox, folder, db_url, browser=browser)
-    db = Database(db_url)
-    from store import migrate
-
-    migrate.upgrade(db)
     ids_of = [s.id for s in [*PERSON, *CONDITIONAL, *CLEAN]] + CONTROL
     urls = {sid: sandbox.url(sid) for sid in ids_of}
-    by_url = add_urls(db, urls.values())
-    ids = {sid: by_url[normalise_url(u)] for sid, u in urls.items()}
-    proc = run_cli(folder, config, "--now", "2026-03-02T10:00:00Z", "crawl", timeout=300)
-    crawl = Crawl(
-        db=db,
-        config=config,
-        folder=folder,
-        returncode=proc.returncode,
-        stdout=proc.stdout,
-        stderr=proc.stderr,
-        sites={ids[sid]: sandbox.sites[sid] for sid in ids_of},
-        ids=ids,
-        sandbox=sandbox,
-    )
+    crawl = crawl_urls(sandbox, folder, urls, browser=browser)
     crawl.site_requests = sandbox.request_log  # type: ignore[attr-defined]
     return crawl
 

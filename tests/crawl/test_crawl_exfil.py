@@ -17,14 +17,12 @@ import re
 from urllib.parse import unquote_plus
 
 import pytest
-from crawl_support import add_urls, run_cli, sandbox_config
+from crawl_support import crawl_urls
 from sqlalchemy import select
 
-from store.db import Database
 from store.evidence import EvidenceStore
 from store.models import Check, Evidence
 from tocsin.sandbox.catalogue import CATALOGUE
-from tocsin.urls import normalise_url
 
 SKIMMERS = {
     "skimmer-fetch": ("fetch()", "fetch"),
@@ -59,20 +57,11 @@ CRAWLED = [*SKIMMERS, *BOTS, *CLEAN_SHOPS]
 @pytest.fixture(scope="module")
 def exfil_crawl(sandbox, tmp_path_factory):
     folder = tmp_path_factory.mktemp("exfil-crawl")
-    db_url = f"sqlite:///{folder / 'tocsin.db'}"
-    config = sandbox_config(
-        sandbox, folder, db_url, browser={"concurrency": 4, "clock_advance": "0s"}
-    )
-    db = Database(db_url)
-    from store import migrate
-
-    migrate.upgrade(db)
     sandbox.reset()
     urls = {sid: sandbox.url(sid) for sid in CRAWLED}
     urls["skimmer-fetch-home"] = sandbox.url("skimmer-fetch", "/")
-    by_url = add_urls(db, urls.values())
-    ids = {sid: by_url[normalise_url(u)] for sid, u in urls.items()}
-    proc = run_cli(folder, config, "--now", "2026-03-02T10:00:00Z", "crawl", timeout=300)
+    proc = crawl_urls(sandbox, folder, urls, browser={"concurrency": 4, "clock_advance": "0s"})
+    db, ids = proc.db, proc.ids
     checks = {}
     with db.session() as session:
         for sid, url_id in ids.items():

@@ -1011,10 +1011,12 @@ async def attacker_miner(env: Env) -> Result:
     return None
 
 
-@behaviour("attacker-pool")
-async def attacker_pool(env: Env) -> Result:
-    if env.path != "/proxy":
-        return None
+async def serve_websocket(
+    env: Env, on_text: Callable[[web.WebSocketResponse, str], Awaitable[bool]]
+) -> Result:
+    """Upgrade ``env``'s request and hand each text frame to ``on_text`` until it returns
+    False: the one WebSocket server of the sandbox (426 to a plain request; tracked so a
+    stopping sandbox closes it)."""
     ws = web.WebSocketResponse(heartbeat=None)
     if not ws.can_prepare(env.request).ok:
         return Reply("Upgrade required", status=426, content_type="text/plain")
@@ -1022,30 +1024,41 @@ async def attacker_pool(env: Env) -> Result:
     env.server.track_ws(ws)
     try:
         async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
+            if msg.type != WSMsgType.TEXT or not await on_text(ws, msg.data):
                 break
-            try:
-                data = json.loads(msg.data)
-            except ValueError:
-                break
-            _log(env, f"pool-{data.get('type')}")
-            if data.get("type") == "auth":
-                await ws.send_json({"type": "authed", "params": {"token": "", "hashes": 0}})
-                await ws.send_json(
-                    {
-                        "type": "job",
-                        "params": {
-                            "job_id": secrets.token_hex(8),
-                            "blob": "0707" + "00" * 74,
-                            "target": "711b0d00",
-                        },
-                    }
-                )
-            elif data.get("type") == "submit":
-                await ws.send_json({"type": "hash_accepted", "params": {"hashes": 16}})
     finally:
         await ws.close()
     return ws
+
+
+@behaviour("attacker-pool")
+async def attacker_pool(env: Env) -> Result:
+    if env.path != "/proxy":
+        return None
+
+    async def on_text(ws: web.WebSocketResponse, text: str) -> bool:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return False
+        _log(env, f"pool-{data.get('type')}")
+        if data.get("type") == "auth":
+            await ws.send_json({"type": "authed", "params": {"token": "", "hashes": 0}})
+            await ws.send_json(
+                {
+                    "type": "job",
+                    "params": {
+                        "job_id": secrets.token_hex(8),
+                        "blob": "0707" + "00" * 74,
+                        "target": "711b0d00",
+                    },
+                }
+            )
+        elif data.get("type") == "submit":
+            await ws.send_json({"type": "hash_accepted", "params": {"hashes": 16}})
+        return True
+
+    return await serve_websocket(env, on_text)
 
 
 @behaviour("attacker-spam")

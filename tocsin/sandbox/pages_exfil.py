@@ -21,7 +21,7 @@ import base64
 import html
 import json
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from tocsin.sandbox.catalogue import attacker
 from tocsin.sandbox.pages import (
@@ -35,6 +35,7 @@ from tocsin.sandbox.pages import (
     js,
     not_found,
     page,
+    serve_websocket,
 )
 
 # --------------------------------------------------------------------------- obfuscation
@@ -245,19 +246,12 @@ async def shop_own_socket(env: Env) -> Result:
     if env.path == "/static/js/payments.js":
         return js(OWN_WS_JS)
     if env.path == "/payments/socket":
-        ws = web.WebSocketResponse(heartbeat=None)
-        if not ws.can_prepare(env.request).ok:
-            return Reply("Upgrade required", status=426, content_type="text/plain")
-        await ws.prepare(env.request)
-        env.server.track_ws(ws)
-        try:
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    break
-                await ws.send_json({"op": "authorized", "id": "pay_0001"})
-        finally:
-            await ws.close()
-        return ws
+
+        async def authorise(ws: web.WebSocketResponse, _text: str) -> bool:
+            await ws.send_json({"op": "authorized", "id": "pay_0001"})
+            return True
+
+        return await serve_websocket(env, authorise)
     if env.path == "/":
         return page(env, "<h2>Tea and teaware</h2><p><a href='/checkout/'>Basket</a></p>")
     if env.path != "/checkout/":
@@ -366,20 +360,13 @@ async def attacker_skimimg(env: Env) -> Result:
 async def attacker_skimws(env: Env) -> Result:
     if env.path != "/socket/checkout":
         return None
-    ws = web.WebSocketResponse(heartbeat=None)
-    if not ws.can_prepare(env.request).ok:
-        return Reply("Upgrade required", status=426, content_type="text/plain")
-    await ws.prepare(env.request)
-    env.server.track_ws(ws)
-    try:
-        async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                break
-            _log(env, "exfil", msg.data[:4096])
-            await ws.send_str('{"t":"ack"}')
-    finally:
-        await ws.close()
-    return ws
+
+    async def collect(ws: web.WebSocketResponse, text: str) -> bool:
+        _log(env, "exfil", text[:4096])
+        await ws.send_str('{"t":"ack"}')
+        return True
+
+    return await serve_websocket(env, collect)
 
 
 @behaviour("attacker-skimrtc")
