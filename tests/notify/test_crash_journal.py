@@ -10,11 +10,15 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from notify_helpers import SandboxMail, Seed, Tocsin
 from sqlalchemy import select, text
 
+from notifier.transport import Journal
 from store.db import Database
 from store.models import Notice
+from tocsin.config import load
+from tocsin.errors import ConfigError
 from tocsin.sandbox.core import to_toml
 
 KILLED = -9
@@ -87,3 +91,42 @@ def test_rerun_from_another_folder_sends_no_duplicate(
     assert _states(db) == Counter({"sent": len(RECIPIENTS)})
     per_recipient = Counter(r for m in smtp.messages for r in m.rcpt_tos)
     assert per_recipient == Counter(RECIPIENTS)  # every one exactly once: 0 duplicates
+
+
+def test_a_legacy_journal_resolves_beside_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    path = folder / "tocsin.toml"
+    path.write_text('[notify]\njournal = "old/notify-journal.log"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # the working directory must play no part
+    config = load(path, environ={})
+    assert Path(config.notify.journal) == folder.resolve() / "old" / "notify-journal.log"
+    assert load(None, environ={}).notify.journal == ""  # the default: the store only
+
+
+def test_the_journal_reads_the_store_then_a_legacy_file(db: Database, tmp_path: Path) -> None:
+    legacy = tmp_path / "notify-journal.log"
+    legacy.write_text(
+        "2026-11-20T09:00:00+00:00 begin h:1 <old@x>\n"
+        "2026-11-20T09:00:01+00:00 accepted h:1 <old@x>\n"
+        "2026-11-20T09:00:02+00:00 begin h:1 <torn@x>\n"
+        "2026-11-20T09:00:03+00:00 acc",  # a torn last line
+        encoding="utf-8",
+    )
+    journal = Journal(db, legacy)
+    journal.write("begin", "<new@x>")
+    journal.write("accepted", "<new@x>")  # one row per Message-ID, updated
+    journal.write("begin", "<begun@x>")
+    wanted = {"<old@x>", "<torn@x>", "<new@x>", "<begun@x>", "<none@x>"}
+    assert journal.states(wanted) == {
+        "<old@x>": "accepted",
+        "<torn@x>": "begin",
+        "<new@x>": "accepted",
+        "<begun@x>": "begin",
+    }
+    legacy.unlink()
+    legacy.mkdir()  # there, but not readable as a file: refuse, never guess "absent"
+    with pytest.raises(ConfigError, match=r"notify\.journal"):
+        journal.states(wanted)
