@@ -145,7 +145,7 @@ class Journal:
 
     def __init__(self, db: Database, legacy: str | Path = "") -> None:
         self.db = db
-        self.legacy = Path(legacy) if legacy else None
+        self.legacy = Path(legacy).expanduser() if legacy else None
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def write(self, state: str, message_id: str) -> None:
@@ -177,16 +177,17 @@ class Journal:
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise StoreError(f"cannot read the relay journal in the store: {reason}") from None
-        if self.legacy is not None:
-            for message_id, state in self._legacy_states(wanted).items():
-                if found.get(message_id) != "accepted":
-                    found[message_id] = state
+        for message_id, state in self._legacy_states(wanted).items():
+            if found.get(message_id) != "accepted":
+                found[message_id] = state
         return found
 
     def _legacy_states(self, wanted: set[str]) -> dict[str, str]:
         found: dict[str, str] = {}
+        if self.legacy is None:
+            return found
         try:
-            with open(self.legacy, encoding="utf-8", errors="replace") as handle:  # type: ignore[arg-type]
+            with open(self.legacy, encoding="utf-8", errors="replace") as handle:
                 for line in handle:
                     parts = line.rstrip("\n").split(" ", 3)
                     if len(parts) != 4:

@@ -418,8 +418,8 @@ def _paths_beside(data: dict[str, Any], overrides: dict[str, Any], folder: Path)
     for source in (data, overrides):
         notify = source.get("notify")
         if isinstance(notify, dict) and isinstance(notify.get("journal"), str):
-            journal = notify["journal"]
-            if journal and not Path(journal).expanduser().is_absolute():
+            journal = Path(notify["journal"]).expanduser()
+            if notify["journal"] and not journal.is_absolute():
                 notify["journal"] = str(folder.resolve() / journal)
 
 
