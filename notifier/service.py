@@ -77,7 +77,7 @@ def notify(app: App, *, dry_run: bool = False, checker: Checker | None = None) -
     if dry_run:  # no transport: not even the outbox folder is created
         _dry_run(app, report, Outbox(app, None))
         return report
-    transport = transports.make(app.config)
+    transport = transports.make(app.config, app.db)
     outbox = Outbox(app, transport)
     try:
         outbox.reconcile(report.send)

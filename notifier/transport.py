@@ -6,9 +6,9 @@ without ever silently sending it twice:
 
 - the maildir names each file after the Message-ID and moves it into ``new/``
   with an atomic link, so the answer is whether the file is there;
-- SMTP writes a journal line ``begin`` just before DATA and ``accepted``
-  (fsync'd) right after the relay's 250. No line: DATA never started, safe to
-  send. ``accepted``: it went. ``begin`` alone: the relay may or may not have
+- SMTP records ``begin`` in the store's relay journal (committed) just before
+  DATA and ``accepted`` right after the relay's 250. No entry: DATA never
+  started, safe to send. ``accepted``: it went. ``begin`` alone: the relay may or may not have
   it; the notice becomes ``unknown`` and is reported, not re-sent.
 """
 
@@ -26,10 +26,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
+
 from notifier import faults
 from notifier.safety import server_text
+from store.db import Database
+from store.models import RelayJournal
 from tocsin.config import Config
-from tocsin.errors import ConfigError
+from tocsin.errors import ConfigError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -127,39 +132,80 @@ def _fsync_dir(path: Path) -> None:
 
 
 class Journal:
-    """An append-only file of what the SMTP relay was handed, shared by every process."""
+    """What the SMTP relay was handed, per Message-ID, kept in the store.
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    Each state is written in its own committed transaction: ``begin`` before
+    DATA, ``accepted`` after the relay's 250. It is in the database, not in a
+    file, because a file named relative to the working directory was not found
+    by a rerun from another folder (cron), which then re-sent what the relay
+    already had (issue 12); the store is what every run, from any folder or
+    host, already shares. ``notify.journal`` may name the file journal of an
+    older tocsin: it is read (never written) so rows it covers are settled too.
+    """
+
+    def __init__(self, db: Database, legacy: str | Path = "") -> None:
+        self.db = db
+        self.legacy = Path(legacy).expanduser() if legacy else None
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
-    def write(self, state: str, message_id: str, *, sync: bool = False) -> None:
-        line = f"{datetime.now(UTC).isoformat()} {state} {self.worker} {message_id}\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, line.encode())  # one small O_APPEND write: never interleaved
-            if sync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+    def write(self, state: str, message_id: str) -> None:
+        """Record a state, committed before this returns (raises on a store error)."""
+        now = datetime.now(UTC)
+        with self.db.session() as session:
+            updated = session.execute(
+                update(RelayJournal)
+                .where(RelayJournal.message_id == message_id)
+                .values(state=state, worker=self.worker, at=now)
+            ).rowcount
+            if not updated:
+                session.add(
+                    RelayJournal(message_id=message_id, state=state, worker=self.worker, at=now)
+                )
 
-    def states(self, wanted: set[str] | None = None) -> dict[str, str]:
-        """The last journalled state of each Message-ID (of ``wanted`` only, when given)."""
+    def states(self, wanted: set[str]) -> dict[str, str]:
+        """The journalled state of each wanted Message-ID; raises StoreError if unreadable."""
         found: dict[str, str] = {}
         try:
-            with open(self.path, encoding="utf-8", errors="replace") as handle:
+            with self.db.session() as session:
+                for chunk in _chunks(sorted(wanted), 500):
+                    rows = session.execute(
+                        select(RelayJournal.message_id, RelayJournal.state).where(
+                            RelayJournal.message_id.in_(chunk)
+                        )
+                    )
+                    found.update({message_id: state for message_id, state in rows})
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise StoreError(f"cannot read the relay journal in the store: {reason}") from None
+        for message_id, state in self._legacy_states(wanted).items():
+            if found.get(message_id) != "accepted":
+                found[message_id] = state
+        return found
+
+    def _legacy_states(self, wanted: set[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        if self.legacy is None:
+            return found
+        try:
+            with open(self.legacy, encoding="utf-8", errors="replace") as handle:
                 for line in handle:
                     parts = line.rstrip("\n").split(" ", 3)
                     if len(parts) != 4:
                         continue  # a torn last line after a crash
                     _, state, _, message_id = parts
-                    wanted_here = wanted is None or message_id in wanted
-                    if wanted_here and found.get(message_id) != "accepted":
+                    if message_id in wanted and found.get(message_id) != "accepted":
                         found[message_id] = state
         except FileNotFoundError:
             pass
+        except OSError as exc:
+            raise ConfigError(
+                "notify.journal", f"cannot read {self.legacy}: {exc.strerror}"
+            ) from None
         return found
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 class SmtpTransport:
@@ -168,12 +214,12 @@ class SmtpTransport:
     name = "smtp"
     authoritative = False
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, db: Database) -> None:
         if not config.notify.from_addr:
             raise ConfigError("notify.from_addr", "required when notify.mode is smtp")
         self.smtp_config = config.smtp
         self.from_addr = config.notify.from_addr
-        self.journal = Journal(config.notify.journal)
+        self.journal = Journal(db, config.notify.journal)
         self._conn: smtplib.SMTP | None = None
 
     def _context(self) -> ssl.SSLContext:
@@ -212,7 +258,7 @@ class SmtpTransport:
         self._conn = None
 
     def lookup(self, message_id: str) -> Lookup:
-        state = self.journal.states({message_id}).get(message_id)
+        state = self.journal.states({message_id}).get(message_id)  # StoreError: refuse
         if state == "accepted":
             return "accepted"
         if state == "begin":
@@ -241,12 +287,19 @@ class SmtpTransport:
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
             return Outcome("temporary", None, f"connection lost before DATA: {exc}")
-        self.journal.write("begin", message_id)
+        try:
+            self.journal.write("begin", message_id)  # committed before DATA starts
+        except SQLAlchemyError as exc:
+            _reset(conn)
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            return Outcome(
+                "temporary", None, f"cannot write the relay journal: {reason}", stop=True
+            )
         faults.point("during-data")
         try:
             code, reply = conn.data(data)
         except smtplib.SMTPDataError as exc:
-            self.journal.write("rejected", message_id)
+            self._note("rejected", message_id)
             if exc.smtp_code in (-1, 421):
                 self._drop()
             else:
@@ -255,11 +308,19 @@ class SmtpTransport:
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
             return Outcome("ambiguous", None, f"connection lost during DATA: {exc}", stop=True)
-        self.journal.write("accepted", message_id, sync=True)
+        self._note("accepted", message_id)
         return Outcome("accepted", code, server_text(reply))
 
+    def _note(self, state: str, message_id: str) -> None:
+        """Journal an outcome; if the store refuses, the row stays ``begin`` and a
+        crash before marking leaves the notice ``unknown``, never re-sent."""
+        try:
+            self.journal.write(state, message_id)
+        except SQLAlchemyError as exc:
+            log.warning("cannot journal %s for %s: %s", state, message_id, exc)
+
     def flush(self) -> None:
-        pass  # the journal's "accepted" line is fsync'd as it is written
+        pass  # each journal state is committed as it is written
 
     def _refused(self, conn: smtplib.SMTP, code: int, reply: bytes) -> Outcome:
         if code in (-1, 421):  # the relay is closing the channel: reconnect for the next
@@ -291,8 +352,8 @@ def _quietly_close(conn: smtplib.SMTP) -> None:
         conn.close()
 
 
-def make(config: Config) -> Transport:
+def make(config: Config, db: Database) -> Transport:
     """The transport ``notify.mode`` asks for (smtp refuses to run without from_addr)."""
     if config.notify.mode == "smtp":
-        return SmtpTransport(config)
+        return SmtpTransport(config, db)
     return MaildirTransport(config.notify.outbox_dir)

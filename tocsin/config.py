@@ -250,9 +250,9 @@ class NotifyConfig(Section):
     # with the ticket id, e.g. abuse+TCS-7K3M-9QXP@example.org); empty: from_addr.
     org_name: str = "tocsin"
     reply_to: str = ""
-    # The relay-acceptance journal of smtp mode: "begin" before DATA, "accepted" after
-    # the relay's 250, so a crash between sending and marking is reconciled, not re-sent.
-    journal: str = "notify-journal.log"
+    # smtp mode journals to the store (table relay_journal). This names the file journal
+    # of an older tocsin, read during crash recovery only; relative: to the config's folder.
+    journal: str = ""
     sending_timeout: Duration = timedelta(hours=1)  # a "sending" row of another host is stale
     retry_base: Duration = timedelta(minutes=5)  # 4xx / refused: back off, doubling
     retry_max: Duration = timedelta(hours=6)
@@ -412,6 +412,17 @@ def resolve_path(explicit: str | None, environ: dict[str, str] | None = None) ->
     return default if default.is_file() else None
 
 
+def _paths_beside(data: dict[str, Any], overrides: dict[str, Any], folder: Path) -> None:
+    """Resolve relative file keys against the config file's folder, never the working
+    directory: cron runs from elsewhere (issue 12)."""
+    for source in (data, overrides):
+        notify = source.get("notify")
+        if isinstance(notify, dict) and isinstance(notify.get("journal"), str):
+            journal = Path(notify["journal"]).expanduser()
+            if notify["journal"] and not journal.is_absolute():
+                notify["journal"] = str(folder.resolve() / journal)
+
+
 def load(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Config:
     """Read the TOML file (if any), apply the environment, validate, or raise ConfigError."""
     environ = dict(os.environ if environ is None else environ)
@@ -425,6 +436,8 @@ def load(path: str | Path | None = None, environ: dict[str, str] | None = None) 
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(str(path), f"not valid TOML: {exc}") from None
     overrides, origin = _env_overrides(environ)
+    if path is not None:
+        _paths_beside(data, overrides, path.parent)
     for table, values in overrides.items():
         if not isinstance(data.get(table, {}), dict):
             raise ConfigError(table, "expected a table")

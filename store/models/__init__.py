@@ -18,7 +18,14 @@ from store.models.crawl import VERDICTS, Check, Evidence, Url
 from store.models.events import Event
 from store.models.feeds import FeedSubmission, IngestRun, Reject
 from store.models.incidents import INCIDENT_STATES, Campaign, Incident, IncidentUrl, Recipient
-from store.models.notices import NOTICE_STATES, InboxMessage, Notice, NoticeItem, PortalToken
+from store.models.notices import (
+    NOTICE_STATES,
+    InboxMessage,
+    Notice,
+    NoticeItem,
+    PortalToken,
+    RelayJournal,
+)
 from store.models.sites import CONTACT_ROLES, Contact, RdapCache, Site, SiteContact
 
 __all__ = [
@@ -49,6 +56,7 @@ __all__ = [
     "RdapCache",
     "Recipient",
     "Reject",
+    "RelayJournal",
     "Site",
     "SiteContact",
     "Submission",

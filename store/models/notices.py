@@ -103,3 +103,20 @@ class InboxMessage(Base):
     subject: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class RelayJournal(Base):
+    """What the SMTP relay was handed, per Message-ID: ``begin`` (committed before
+    DATA), ``accepted`` (after the relay's 250) or ``rejected``.
+
+    It lives in the store, not in a file beside the working directory, so a rerun
+    from another folder (cron) or another host reads the same journal and never
+    re-sends a message the relay took (issue 12).
+    """
+
+    __tablename__ = "relay_journal"
+
+    message_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    worker: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

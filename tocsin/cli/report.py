@@ -42,7 +42,7 @@ def asn_report(app: App, since: str, fmt: str, asn: int | None, send: bool) -> i
     if not send:
         return 0
     queued = digest.queue(app, rows, start)
-    transport = make(app.config)
+    transport = make(app.config, app.db)
     stats = SendStats()
     try:
         Outbox(app, transport).send_due(stats, kind="digest")
