@@ -33,7 +33,9 @@ from tocsin.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-Status = Literal["accepted", "temporary", "permanent", "ambiguous"]
+# "unreachable": no session with the relay at all (refused, timed out, TLS or log-in
+# failed). Not the recipient's fault, so the notice goes back to the queue untouched.
+Status = Literal["accepted", "temporary", "permanent", "ambiguous", "unreachable"]
 Lookup = Literal["accepted", "begun", "absent"]
 
 
@@ -224,13 +226,13 @@ class SmtpTransport:
             conn = self._connect()
         except smtplib.SMTPAuthenticationError as exc:
             self._drop()
-            return Outcome("temporary", exc.smtp_code, f"authentication failed: {exc}", stop=True)
+            return self._unreachable(exc.smtp_code, f"log-in refused: {server_text(exc.smtp_error)}")
         except smtplib.SMTPResponseException as exc:
             self._drop()
-            return Outcome("temporary", exc.smtp_code, server_text(exc.smtp_error), stop=True)
+            return self._unreachable(exc.smtp_code, server_text(exc.smtp_error))
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
-            return Outcome("temporary", None, f"cannot reach the relay: {exc}", stop=True)
+            return self._unreachable(None, server_text(str(exc) or type(exc).__name__))
         try:
             code, reply = conn.mail(self.from_addr)
             if code != 250:
@@ -257,6 +259,17 @@ class SmtpTransport:
             return Outcome("ambiguous", None, f"connection lost during DATA: {exc}", stop=True)
         self.journal.write("accepted", message_id, sync=True)
         return Outcome("accepted", code, server_text(reply))
+
+    @property
+    def address(self) -> str:
+        """``host:port`` of the relay, for the one-line error (from config, not the network)."""
+        host = self.smtp_config.host
+        return f"[{host}]:{self.smtp_config.port}" if ":" in host else f"{host}:{self.smtp_config.port}"
+
+    def _unreachable(self, code: int | None, error: str) -> Outcome:
+        detail = f"{code} {error}" if code else error
+        message = server_text(f"SMTP relay {self.address} unreachable: {detail}")
+        return Outcome("unreachable", code, message, stop=True)
 
     def flush(self) -> None:
         pass  # the journal's "accepted" line is fsync'd as it is written
