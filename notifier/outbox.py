@@ -371,7 +371,9 @@ class Outbox:
         )
         stats.deferred += 1
 
-    def _requeue_untouched(self, session, notice: Notice, outcome: Outcome, stats: SendStats) -> None:
+    def _requeue_untouched(
+        self, session, notice: Notice, outcome: Outcome, stats: SendStats
+    ) -> None:
         """The relay was never reached: not this recipient's fault, so no back-off and no
         attempt counted (a relay down for a day must not make notices give up)."""
         notice.state = "queued"
@@ -379,7 +381,11 @@ class Outbox:
         notice.attempts = max((notice.attempts or 1) - 1, 0)
         notice.last_error = outcome.error
         eventlog.record(
-            session, self.now, "notice.requeued", subject=("notice", notice.id), reason=outcome.error
+            session,
+            self.now,
+            "notice.requeued",
+            subject=("notice", notice.id),
+            reason=outcome.error,
         )
         stats.relay_error = outcome.error
 

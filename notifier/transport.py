@@ -226,7 +226,9 @@ class SmtpTransport:
             conn = self._connect()
         except smtplib.SMTPAuthenticationError as exc:
             self._drop()
-            return self._unreachable(exc.smtp_code, f"log-in refused: {server_text(exc.smtp_error)}")
+            return self._unreachable(
+                exc.smtp_code, f"log-in refused: {server_text(exc.smtp_error)}"
+            )
         except smtplib.SMTPResponseException as exc:
             self._drop()
             return self._unreachable(exc.smtp_code, server_text(exc.smtp_error))
@@ -264,7 +266,11 @@ class SmtpTransport:
     def address(self) -> str:
         """``host:port`` of the relay, for the one-line error (from config, not the network)."""
         host = self.smtp_config.host
-        return f"[{host}]:{self.smtp_config.port}" if ":" in host else f"{host}:{self.smtp_config.port}"
+        return (
+            f"[{host}]:{self.smtp_config.port}"
+            if ":" in host
+            else f"{host}:{self.smtp_config.port}"
+        )
 
     def _unreachable(self, code: int | None, error: str) -> Outcome:
         detail = f"{code} {error}" if code else error

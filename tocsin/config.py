@@ -119,9 +119,9 @@ class Section(BaseModel):
     def _strict_bool(cls, value: Any, info: ValidationInfo) -> Any:
         """Every ``bool`` key takes only true or false (StrictBool for every key, also ones
         added later): pydantic's lax mode would read ``"yes"``, ``"off"`` or ``0`` silently."""
-        if info.field_name and cls.model_fields[info.field_name].annotation is bool:
-            if not isinstance(value, bool):
-                raise ValueError(f"expected true or false, got {value!r}")
+        annotation = cls.model_fields[info.field_name].annotation if info.field_name else None
+        if annotation is bool and not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {value!r}")
         return value
 
 
