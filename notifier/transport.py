@@ -227,7 +227,7 @@ class SmtpTransport:
         except smtplib.SMTPAuthenticationError as exc:
             self._drop()
             return self._unreachable(
-                exc.smtp_code, f"log-in refused: {server_text(exc.smtp_error)}"
+                exc.smtp_code, server_text(exc.smtp_error), "refused the log-in"
             )
         except smtplib.SMTPResponseException as exc:
             self._drop()
@@ -272,9 +272,9 @@ class SmtpTransport:
             else f"{host}:{self.smtp_config.port}"
         )
 
-    def _unreachable(self, code: int | None, error: str) -> Outcome:
+    def _unreachable(self, code: int | None, error: str, what: str = "unreachable") -> Outcome:
         detail = f"{code} {error}" if code else error
-        message = server_text(f"SMTP relay {self.address} unreachable: {detail}")
+        message = server_text(f"SMTP relay {self.address} {what}: {detail}")
         return Outcome("unreachable", code, message, stop=True)
 
     def flush(self) -> None:
