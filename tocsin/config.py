@@ -81,7 +81,7 @@ def check_cidr(value: str) -> str:
         ipaddress.ip_network(value.strip(), strict=False)
     except ValueError:
         raise ValueError(f"expected an IP network such as 10.0.0.0/8, got {value!r}") from None
-    return value
+    return value.strip()  # as the guard reads it
 
 
 def check_nameserver(value: str) -> str:
@@ -100,7 +100,7 @@ def check_nameserver(value: str) -> str:
         raise ValueError(
             f"expected a name server address such as 192.0.2.53 or 192.0.2.53:5353, got {value!r}"
         ) from None
-    return value
+    return value.strip()
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]

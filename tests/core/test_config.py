@@ -169,7 +169,7 @@ def test_network_lists_are_checked_when_the_config_loads(key: str, value: str) -
 def test_network_lists_accept_their_documented_forms(tmp_path: Path) -> None:
     path = tmp_path / "net.toml"
     path.write_text(
-        '[network]\nallow_cidrs = ["127.10.0.0/16", "10.1.2.3", "fd00::/8"]\n'
+        '[network]\nallow_cidrs = [" 127.10.0.0/16", "10.1.2.3", "fd00::/8"]\n'
         'nameservers = ["192.0.2.53", "192.0.2.53:5353", "[2001:db8::53]:53", "2001:db8::1"]\n'
     )
     cfg = config.load(path, environ={})
