@@ -61,6 +61,7 @@ class SendStats:
     reconciled_sent: int = 0
     requeued: int = 0
     held_over: int = 0  # a second message to one recipient in one run: left for the next
+    relay_error: str = ""  # the relay could not be reached: why (one line); notices stay queued
     errors: list[str] = field(default_factory=list)
 
 
@@ -258,6 +259,8 @@ class Outbox:
                     stats.sent += 1
                 elif outcome.status == "temporary":
                     self._defer(session, notice, outcome, stats)
+                elif outcome.status == "unreachable":
+                    self._requeue_untouched(session, notice, outcome, stats)
                 elif outcome.status == "permanent":
                     stats.escalated += self._bounce(session, notice, outcome)
                     stats.bounced += 1
@@ -367,6 +370,24 @@ class Outbox:
             retry_at=notice.next_attempt_at.isoformat(),
         )
         stats.deferred += 1
+
+    def _requeue_untouched(
+        self, session, notice: Notice, outcome: Outcome, stats: SendStats
+    ) -> None:
+        """The relay was never reached: not this recipient's fault, so no back-off and no
+        attempt counted (a relay down for a day must not make notices give up)."""
+        notice.state = "queued"
+        notice.claimed_by = None
+        notice.attempts = max((notice.attempts or 1) - 1, 0)
+        notice.last_error = outcome.error
+        eventlog.record(
+            session,
+            self.now,
+            "notice.requeued",
+            subject=("notice", notice.id),
+            reason=outcome.error,
+        )
+        stats.relay_error = outcome.error
 
     def _bounce(self, session, notice: Notice, outcome: Outcome) -> int:
         notice.state = "bounced"

@@ -66,7 +66,9 @@ class NotifyReport:
 
     @property
     def failed(self) -> bool:
-        return bool(self.send.failed or self.send.unknown or self.send.bounced)
+        return bool(
+            self.send.failed or self.send.unknown or self.send.bounced or self.send.relay_error
+        )
 
 
 def notify(app: App, *, dry_run: bool = False, checker: Checker | None = None) -> NotifyReport:

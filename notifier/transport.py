@@ -38,7 +38,9 @@ from tocsin.errors import ConfigError, StoreError
 
 log = logging.getLogger(__name__)
 
-Status = Literal["accepted", "temporary", "permanent", "ambiguous"]
+# "unreachable": no session with the relay at all (refused, timed out, TLS or log-in
+# failed). Not the recipient's fault, so the notice goes back to the queue untouched.
+Status = Literal["accepted", "temporary", "permanent", "ambiguous", "unreachable"]
 Lookup = Literal["accepted", "begun", "absent"]
 
 
@@ -270,13 +272,15 @@ class SmtpTransport:
             conn = self._connect()
         except smtplib.SMTPAuthenticationError as exc:
             self._drop()
-            return Outcome("temporary", exc.smtp_code, f"authentication failed: {exc}", stop=True)
+            return self._unreachable(
+                exc.smtp_code, server_text(exc.smtp_error), "refused the log-in"
+            )
         except smtplib.SMTPResponseException as exc:
             self._drop()
-            return Outcome("temporary", exc.smtp_code, server_text(exc.smtp_error), stop=True)
+            return self._unreachable(exc.smtp_code, server_text(exc.smtp_error))
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
-            return Outcome("temporary", None, f"cannot reach the relay: {exc}", stop=True)
+            return self._unreachable(None, server_text(str(exc) or type(exc).__name__))
         try:
             code, reply = conn.mail(self.from_addr)
             if code != 250:
@@ -318,6 +322,21 @@ class SmtpTransport:
             self.journal.write(state, message_id)
         except SQLAlchemyError as exc:
             log.warning("cannot journal %s for %s: %s", state, message_id, exc)
+
+    @property
+    def address(self) -> str:
+        """``host:port`` of the relay, for the one-line error (from config, not the network)."""
+        host = self.smtp_config.host
+        return (
+            f"[{host}]:{self.smtp_config.port}"
+            if ":" in host
+            else f"{host}:{self.smtp_config.port}"
+        )
+
+    def _unreachable(self, code: int | None, error: str, what: str = "unreachable") -> Outcome:
+        detail = f"{code} {error}" if code else error
+        message = server_text(f"SMTP relay {self.address} {what}: {detail}")
+        return Outcome("unreachable", code, message, stop=True)
 
     def flush(self) -> None:
         pass  # each journal state is committed as it is written

@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tocsin.errors import ConfigError
+from tocsin.errors import ConfigError, StoreError
 
 # The database is down, locked past its timeout or gone: nothing can be stored now,
 # so a writer keeps its work due rather than blaming one record.
@@ -123,8 +123,26 @@ def _no_nul_setup(engine: Engine) -> None:
         return statement, _row_without_nul(params)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for other engines and in-memory databases."""
+    try:
+        parsed = make_url(normalise_url(url))
+    except Exception:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if parsed.database.startswith("file:"):  # a URI filename: leave it to SQLite
+        return None
+    return Path(parsed.database).expanduser()
+
+
 class Database:
-    """One engine and its session factory, built from ``database.url``."""
+    """One engine and its session factory, built from ``database.url``.
+
+    ``create=False``: a SQLite file that does not exist is a :class:`StoreError`, and
+    no folder is made for it, so a mistyped path is said instead of becoming a new
+    empty store; only ``tocsin init`` (and the pipeline stages) create.
+    """
 
     def __init__(
         self,
@@ -133,6 +151,7 @@ class Database:
         echo: bool = False,
         pool_size: int = 5,
         pg_settings: tuple[str, ...] = PIPELINE_SETTINGS,
+        create: bool = True,
     ) -> None:
         self.url = normalise_url(url)
         try:
@@ -142,8 +161,13 @@ class Database:
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo, "future": True, "json_serializer": _json_dumps}
         if self.dialect == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path = sqlite_file(self.url)
+            if path is not None and not create and not path.is_file():
+                raise StoreError(
+                    f"no tocsin database at {path} (database.url): `tocsin init` creates one"
+                )
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True

@@ -9,7 +9,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError
 
 from store.db import Database
 from tocsin.errors import StoreError
@@ -32,7 +32,7 @@ def current_revision(db: Database) -> str | None:
     try:
         with db.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
-    except OperationalError as exc:
+    except DatabaseError as exc:  # also "file is not a database" (not an OperationalError)
         raise StoreError(f"cannot open the database {db.url}: {exc.orig}") from None
 
 

@@ -38,9 +38,20 @@ class App:
     @cached_property
     def db(self) -> Database:
         """The database, schema checked (and created when brand new) on first use."""
+        return self._open(create=True)
+
+    @property
+    def existing_db(self) -> Database:
+        """The database, which must exist already: what the read-only commands use, so
+        that a mistyped SQLite path is an error, not a new empty store and its folders."""
+        if "db" not in self.__dict__:
+            self.__dict__["db"] = self._open(create=False)
+        return self.db
+
+    def _open(self, *, create: bool) -> Database:
         from store import migrate
 
-        database = Database(self.config.database.url)
+        database = Database(self.config.database.url, create=create)
         if migrate.ensure_ready(database):
             log.info("created a new tocsin database at %s", database.url)
         return database

@@ -13,15 +13,27 @@ Settings are read here and nowhere else. Scrapy components get them through
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import json
 import os
 import re
+import sys
 import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from tocsin.errors import ConfigError
 
@@ -63,14 +75,54 @@ def parse_size(value: Any) -> int:
     raise ValueError(f"expected a size such as 8192, 512KiB or 10MB, got {value!r}")
 
 
+def check_cidr(value: str) -> str:
+    """An IP network such as ``127.10.0.0/16``: checked at load, not when the guard first runs."""
+    try:
+        ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise ValueError(f"expected an IP network such as 10.0.0.0/8, got {value!r}") from None
+    return value.strip()  # as the guard reads it
+
+
+def check_nameserver(value: str) -> str:
+    """``ip``, ``ip:port`` or ``[ipv6]:port`` (the forms tocsin.net.resolver reads)."""
+    host, port = value.strip(), "53"
+    if host.startswith("["):
+        host, _, rest = host[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ("53" if not rest else "")
+    elif host.count(":") == 1:
+        host, _, port = host.partition(":")
+    try:
+        ipaddress.ip_address(host)
+        if not (port.isdigit() and 1 <= int(port) <= 65535):
+            raise ValueError
+    except ValueError:
+        raise ValueError(
+            f"expected a name server address such as 192.0.2.53 or 192.0.2.53:5353, got {value!r}"
+        ) from None
+    return value.strip()
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
+Cidr = Annotated[str, AfterValidator(check_cidr)]
+Nameserver = Annotated[str, AfterValidator(check_nameserver)]
 
 
 class Section(BaseModel):
     """A configuration table. Unknown keys are refused."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_bool(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every ``bool`` key takes only true or false (StrictBool for every key, also ones
+        added later): pydantic's lax mode would read ``"yes"``, ``"off"`` or ``0`` silently."""
+        annotation = cls.model_fields[info.field_name].annotation if info.field_name else None
+        if annotation is bool and not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {value!r}")
+        return value
 
 
 class DatabaseConfig(Section):
@@ -79,10 +131,10 @@ class DatabaseConfig(Section):
 
 class NetworkConfig(Section):
     allow_private: bool = False
-    allow_cidrs: list[str] = Field(default_factory=list)  # private ranges admitted anyway
+    allow_cidrs: list[Cidr] = Field(default_factory=list)  # private ranges admitted anyway
     hosts_file: str = ""
     dns_timeout: Duration = timedelta(seconds=5)
-    nameservers: list[str] = Field(default_factory=list)  # "ip" or "ip:port"; empty = system
+    nameservers: list[Nameserver] = Field(default_factory=list)  # "ip" or "ip:port"; empty = system
 
 
 class BrowserConfig(Section):
@@ -355,15 +407,19 @@ def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, dict[str, Any]], 
     """
     overrides: dict[str, dict[str, Any]] = {}
     origin: dict[str, str] = {}
+    known = set(ENV_NOT_KEYS)
     for table, field in Config.model_fields.items():
         section_model = field.annotation
         for key, key_field in section_model.model_fields.items():
             var = f"TOCSIN_{table}_{key}".upper()
+            known.add(var)
             if var not in environ:
                 continue
             raw = environ[var]
             value: Any = raw
-            if getattr(key_field.annotation, "__origin__", None) is list:
+            if key_field.annotation is bool:  # written as in TOML: true or false, nothing else
+                value = {"true": True, "false": False}.get(raw.strip(), raw)
+            elif getattr(key_field.annotation, "__origin__", None) is list:
                 stripped = raw.strip()
                 if stripped.startswith("["):
                     try:
@@ -376,7 +432,23 @@ def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, dict[str, Any]], 
                     value = [part.strip() for part in stripped.split(",") if part.strip()]
             overrides.setdefault(table, {})[key] = value
             origin[f"{table}.{key}"] = var
+    for var in sorted(environ):
+        if var.startswith("TOCSIN_") and var not in known:
+            _warn_unknown(var, known)
     return overrides, origin
+
+
+# TOCSIN_* variables that are not configuration keys (the config file, a test-only fault point,
+# the test suite's PostgreSQL).
+ENV_NOT_KEYS = ("TOCSIN_CONFIG", "TOCSIN_FAULT", "TOCSIN_TEST_PG")
+
+
+def _warn_unknown(var: str, known: set[str]) -> None:
+    """One line on stderr: a misspelt variable would otherwise be ignored without a word."""
+    name = "".join(c if c.isprintable() else "?" for c in var)[:100]
+    close = difflib.get_close_matches(var, known, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    sys.stderr.write(f"tocsin: warning: unknown environment variable {name} ignored{hint}\n")
 
 
 def _explain(error: dict[str, Any]) -> str:
@@ -433,6 +505,10 @@ def load(path: str | Path | None = None, environ: dict[str, str] | None = None) 
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError("--config", f"no such file: {path}") from None
+        except IsADirectoryError:
+            raise ConfigError("--config", f"a folder, not a file: {path}") from None
+        except OSError as exc:  # unreadable: permissions, a FIFO, an I/O error
+            raise ConfigError("--config", f"cannot read {path}: {exc.strerror or exc}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(str(path), f"not valid TOML: {exc}") from None
     overrides, origin = _env_overrides(environ)

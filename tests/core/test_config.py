@@ -111,3 +111,89 @@ def test_sizes() -> None:
     assert config.parse_size("10MB") == 10_000_000
     with pytest.raises(ValueError, match="size"):
         config.parse_size("lots")
+
+
+# -- issue 12: values checked when the config loads -----------------------------------------
+
+
+def _bool_keys() -> list[tuple[str, str]]:
+    return [
+        (table, key)
+        for table, field in config.Config.model_fields.items()
+        for key, key_field in field.annotation.model_fields.items()
+        if key_field.annotation is bool
+    ]
+
+
+@pytest.mark.parametrize("value", ['"yes"', '"true"', "1", "0", '"off"'])
+def test_every_boolean_key_refuses_what_is_not_true_or_false(tmp_path: Path, value: str) -> None:
+    keys = _bool_keys()
+    assert ("network", "allow_private") in keys and len(keys) > 10
+    for table, key in keys:
+        path = tmp_path / "bool.toml"
+        path.write_text(f"[{table}]\n{key} = {value}\n")
+        with pytest.raises(ConfigError) as caught:
+            config.load(path, environ={})
+        assert caught.value.key == f"{table}.{key}"
+        assert "expected true or false" in str(caught.value)
+
+
+@pytest.mark.parametrize("raw", ["yes", "True", "1", "on", ""])
+def test_environment_booleans_are_true_or_false_only(raw: str) -> None:
+    with pytest.raises(ConfigError, match=r"expected true or false.*TOCSIN_RDAP_ALLOW_INSECURE"):
+        config.load(None, environ={"TOCSIN_RDAP_ALLOW_INSECURE": raw})
+    assert config.load(None, environ={"TOCSIN_RDAP_ALLOW_INSECURE": "true"}).rdap.allow_insecure
+    assert not config.load(None, environ={"TOCSIN_BROWSER_HEADLESS": "false"}).browser.headless
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("allow_cidrs", "10.0.0.0/33"),
+        ("allow_cidrs", "localhost"),
+        ("allow_cidrs", "127.10.0.0/16, 10/8"),
+        ("nameservers", "dns.example"),
+        ("nameservers", "192.0.2.53:99999"),
+        ("nameservers", "192.0.2.53:"),
+        ("nameservers", "192.0.2.300"),
+    ],
+)
+def test_network_lists_are_checked_when_the_config_loads(key: str, value: str) -> None:
+    env = {f"TOCSIN_NETWORK_{key.upper()}": value}
+    with pytest.raises(ConfigError) as caught:
+        config.load(None, environ=env)
+    assert caught.value.key == f"network.{key}" and "\n" not in str(caught.value)
+    assert caught.value.exit_code == 2
+
+
+def test_network_lists_accept_their_documented_forms(tmp_path: Path) -> None:
+    path = tmp_path / "net.toml"
+    path.write_text(
+        '[network]\nallow_cidrs = [" 127.10.0.0/16", "10.1.2.3", "fd00::/8"]\n'
+        'nameservers = ["192.0.2.53", "192.0.2.53:5353", "[2001:db8::53]:53", "2001:db8::1"]\n'
+    )
+    cfg = config.load(path, environ={})
+    assert cfg.network.allow_cidrs == ["127.10.0.0/16", "10.1.2.3", "fd00::/8"]
+    assert len(cfg.network.nameservers) == 4
+
+
+def test_an_unknown_tocsin_variable_is_one_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    env = {
+        "TOCSIN_NETWORK_ALOW_PRIVATE": "true",  # misspelt: would be ignored without a word
+        "TOCSIN_CONFIG": "x.toml",
+        "TOCSIN_FAULT": "",
+        "TOCSIN_SMTP_PORT": "2525",
+    }
+    cfg = config.load(None, environ=env)
+    assert cfg.network.allow_private is False and cfg.smtp.port == 2525
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(
+        "tocsin: warning: unknown environment variable TOCSIN_NETWORK_ALOW_PRIVATE"
+    )
+    assert "did you mean TOCSIN_NETWORK_ALLOW_PRIVATE?" in line
+
+
+def test_a_folder_as_config_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="a folder, not a file") as caught:
+        config.load(tmp_path, environ={})
+    assert caught.value.exit_code == 2

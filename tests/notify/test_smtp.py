@@ -125,7 +125,7 @@ def test_starttls_and_implicit_tls_with_auth(
     assert received.tls and received.auth_user == "tocsin" and received.listener == mode
 
 
-def test_wrong_password_defers_and_keeps_the_notice(
+def test_wrong_password_is_said_and_keeps_the_notice(
     db_url: str, seed: Seed, smtp: SandboxMail, tmp_path: Path
 ) -> None:
     hosting = seed.contact("abuse@tls.example")
@@ -133,5 +133,9 @@ def test_wrong_password_defers_and_keeps_the_notice(
     tables = smtp.tables("starttls")
     tables["smtp"]["password"] = "wrong"
     report = notify(make_app(db_url, tmp_path, **tables))
-    assert report.send.deferred == 1 and report.send.sent == 0
+    # Not one recipient's deferral: the relay refused us (issue 12), exit 1, nothing counted.
+    assert report.send.deferred == 0 and report.send.sent == 0 and report.failed
+    assert "refused the log-in: 535" in report.send.relay_error
+    with make_app(db_url, tmp_path).db.session() as s:
+        assert [(n.state, n.attempts) for n in s.scalars(select(Notice))] == [("queued", 0)]
     assert smtp.to("abuse@tls.example") == []

@@ -21,7 +21,7 @@ from tocsin.cli._common import pass_app
 def command(app: App, fmt: str, campaign: str | None) -> int:
     """One record per URL, to stdout."""
     stream = sys.stdout
-    with app.db.session() as session:
+    with app.existing_db.session() as session:
         records = export_records(
             session, campaign=campaign, default_tlp=app.config.board.default_tlp
         )

@@ -65,4 +65,6 @@ def command(app: App, dry_run: bool) -> int:
     out.print(table("Notify", ["", "count"], [r for r in rows if r[1] or r[0] in ("sent",)]))
     for line in s.errors[:50]:
         err.print(f"failed: {line}")
+    if s.relay_error:  # one line, and the exit code says it too; nothing was lost
+        click.echo(f"tocsin: {s.relay_error}; the notices stay queued", err=True)
     return 1 if report.failed else 0
