@@ -15,8 +15,9 @@ from urllib.parse import quote, unquote
 from sqlalchemy.engine import make_url
 
 MASK = "***"
-# user:password@ after the scheme, for a URL SQLAlchemy cannot parse.
-_USERINFO = re.compile(r"(://[^/?#@:]*:)[^/?#@]*@")
+# user:password@, for a URL SQLAlchemy cannot parse: from the user's colon to the last
+# "@" before the host (a password may hold both); too much masked beats too little.
+_USERINFO = re.compile(r"(:)[^/?#\s]*@")
 _QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 # A password this short would mask unrelated letters of an error message; drivers
 # do not quote the password in their messages anyway (this is the second line).
