@@ -199,7 +199,7 @@ class RdapCacheStore:
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         latest = {row["key"]: row for row in rows}
-        with self.db.session() as session:
+        with self.db.claim() as session:  # a writer: waits out the busy timeout on SQLite
             self._upsert(session, list(latest.values()))
 
     @staticmethod

@@ -519,9 +519,15 @@ class Enricher:
     # writing
 
     def _write(self, facts: list[_Facts]) -> list[SiteReport]:
-        """Write a batch in one transaction, with a handful of queries for the whole batch."""
+        """Write a batch in one transaction, with a handful of queries for the whole batch.
+
+        A claim (``BEGIN IMMEDIATE`` on SQLite), as every writer's: the transaction reads
+        before it writes, and a deferred one that meets another writer (the crawl's store
+        pipeline) fails at once with "database is locked" instead of waiting out the
+        busy timeout.
+        """
         ids = [f.site_id for f in facts]
-        with self.db.session() as session:
+        with self.db.claim() as session:
             shared_counts = self._shared(session, facts)
             batch = _Batch()
             batch.sites = {s.id: s for s in session.scalars(select(Site).where(Site.id.in_(ids)))}

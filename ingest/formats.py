@@ -261,7 +261,8 @@ class Parser:
         assert self._json is not None
         for item in self._json:
             if item.status != "ok":
-                yield Bad(item.line_no, item.status, item.data, item.length)
+                reason = "bad-json" if item.status == "too-deep" else item.status
+                yield Bad(item.line_no, reason, item.data, item.length)
                 continue
             data = item.data
             if b"\x00" in data:
@@ -273,7 +274,7 @@ class Parser:
             except UnicodeDecodeError:
                 yield Bad(item.line_no, "undecodable", data[: self.max_line], item.length)
                 continue
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: depth is bounded above
                 yield Bad(item.line_no, "bad-json", data[: self.max_line], item.length)
                 continue
             if b"u0000" in data and "\x00" in json.dumps(record, ensure_ascii=False):

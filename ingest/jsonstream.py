@@ -7,6 +7,12 @@ and nesting) and hands its bytes on; the standard ``json`` module parses each
 entry. That keeps memory bounded by the size of one entry, gives every entry
 its line number and raw text for the store, and lets one bad entry be one
 rejected record instead of the end of the feed.
+
+Nesting is bounded here, before ``json`` sees an entry: the ``json`` module
+recurses once a level, so a 3 KB entry nested 1,500 deep would raise
+``RecursionError`` (no ``ValueError``) and end the whole ingest command. An
+entry deeper than :data:`MAX_DEPTH` is skipped to its end and reported
+``too-deep`` (stored as a ``bad-json`` reject); the entries after it are read.
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ from typing import BinaryIO
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 16
+#: Deepest nesting of arrays and objects kept in one entry. Real feed entries are
+#: 2 or 3 deep; the ``json`` module's own limit (the recursion limit) is near 1,000.
+MAX_DEPTH = 64
 _NON_WS = re.compile(rb"[^ \t\r\n]")
 _STRUCT = re.compile(rb'["{}\[\]]')
 _STR_STOP = re.compile(rb'["\\]')
@@ -39,7 +48,11 @@ class _Ended(Exception):
 
 @dataclass(slots=True)
 class JsonItem:
-    """One entry (or the broken rest of the stream): ``status`` is ok, too-long or bad-json."""
+    """One entry (or the broken rest of the stream).
+
+    ``status`` is ok, too-long, too-deep (nested deeper than :data:`MAX_DEPTH`;
+    the entries after it are still read) or bad-json (the stream ends or breaks).
+    """
 
     line_no: int
     key: str | None
@@ -119,7 +132,7 @@ class JsonEntries:
         self.mark = start
         head: bytes | None = None
         first = self.buf[self.pos]
-        depth, in_str, scalar = 0, False, False
+        depth, deepest, in_str, scalar = 0, 0, False, False
         if first in _OPEN:
             depth, self.pos = 1, self.pos + 1
         elif first == 0x22:  # "
@@ -154,6 +167,7 @@ class JsonEntries:
                         in_str = True
                     elif char in _OPEN:
                         depth += 1
+                        deepest = max(deepest, depth)
                     else:
                         depth -= 1
                         if depth == 0:
@@ -173,6 +187,10 @@ class JsonEntries:
                 return JsonItem(line_no, key, head, self.consumed - start, "bad-json")
         end = self.base + self.pos
         self.mark = None
+        if deepest > MAX_DEPTH:
+            if head is None:
+                head = self.buf[start - self.base : min(self.pos, start - self.base + self.keep)]
+            return JsonItem(line_no, key, head, end - start, "too-deep")
         if head is not None or end - start > self.cap:
             if head is None:
                 head = self.buf[start - self.base : start - self.base + self.keep]

@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.dburl import mask_password, shown_url
 from tocsin.errors import ConfigError, StoreError
 
 # The database is down, locked past its timeout or gone: nothing can be stored now,
@@ -157,7 +158,8 @@ class Database:
         try:
             parsed = make_url(self.url)
         except Exception as exc:
-            raise ConfigError("database.url", f"not a database URL: {exc}") from None
+            problem = mask_password(f"not a database URL: {exc}", url)
+            raise ConfigError("database.url", problem) from None
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo, "future": True, "json_serializer": _json_dumps}
         if self.dialect == "sqlite":
@@ -178,7 +180,7 @@ class Database:
         try:
             self.engine = create_engine(self.url, **kwargs)
         except Exception as exc:  # unknown driver, bad options
-            raise ConfigError("database.url", str(exc)) from None
+            raise ConfigError("database.url", mask_password(str(exc), self.url)) from None
         _no_nul_setup(self.engine)
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
@@ -187,6 +189,11 @@ class Database:
         self._claim_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._claim_sessions = sessionmaker(self._claim_engine, expire_on_commit=False)
+
+    @property
+    def shown_url(self) -> str:
+        """The URL with its password masked: what may be printed or logged."""
+        return shown_url(self.url)
 
     @property
     def is_sqlite(self) -> bool:

@@ -12,6 +12,7 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import DatabaseError
 
 from store.db import Database
+from store.dburl import mask_password
 from tocsin.errors import StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -33,7 +34,8 @@ def current_revision(db: Database) -> str | None:
         with db.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     except DatabaseError as exc:  # also "file is not a database" (not an OperationalError)
-        raise StoreError(f"cannot open the database {db.url}: {exc.orig}") from None
+        problem = " ".join(mask_password(str(exc.orig), db.url).split())
+        raise StoreError(f"cannot open the database {db.shown_url}: {problem}") from None
 
 
 def upgrade(db: Database) -> tuple[str | None, str]:
@@ -61,7 +63,7 @@ def ensure_ready(db: Database) -> bool:
         with db.engine.connect() as conn:
             if inspect(conn).get_table_names():
                 raise StoreError(
-                    f"{db.url} has tables but no tocsin schema version; refusing to touch it"
+                    f"{db.shown_url} has tables but no tocsin schema version; refusing to touch it"
                 )
         upgrade(db)
         return True

@@ -53,5 +53,5 @@ class App:
 
         database = Database(self.config.database.url, create=create)
         if migrate.ensure_ready(database):
-            log.info("created a new tocsin database at %s", database.url)
+            log.info("created a new tocsin database at %s", database.shown_url)
         return database

@@ -224,3 +224,45 @@ def test_max_line_is_configurable(db: Database, tmp_path: Path) -> None:
     assert (report.new, report.rejected) == (1, 1)
     (reject,) = rejects(db)
     assert (reject.reason, len(reject.raw), reject.raw_len) == ("too-long", 64, 117)
+
+
+def _nested(depth: int, inner: bytes = b"1") -> bytes:
+    """``depth`` arrays and objects around ``inner``, alternating: a small entry, deeply nested."""
+    head = b"".join(b'{"a":' if i % 2 else b"[" for i in range(depth))
+    tail = b"".join(b"}" if i % 2 else b"]" for i in reversed(range(depth)))
+    return head + inner + tail
+
+
+def test_deeply_nested_json_is_a_reject_and_the_next_sources_still_run(
+    db: Database, tmp_path: Path
+) -> None:
+    phish = tmp_path / "phish.json"
+    phish.write_bytes(
+        _entries(
+            b'{"phish_id": "1", "url": "http://before.example/"}',  # 2 new
+            b'{"phish_id": "2", "url": "http://deep.example/", "x": ' + _nested(1500) + b"}",  # 3
+            _nested(1500),  # 4: the entry itself is 1,500 deep
+            b'{"phish_id": "3", "url": "http://ok-depth.example/", "x": ' + _nested(40) + b"}",  # 5
+            b'{"phish_id": "4", "url": "http://after.example/"}',  # 6 new
+        )
+    )
+    urlhaus = tmp_path / "urlhaus.json"  # the object form, with the deep value as an entry
+    urlhaus.write_bytes(b'{"7": [' + _nested(3000) + b'], "8": [{"url": "http://u.example/"}]}')
+    plain = tmp_path / "list.txt"
+    plain.write_text("http://next-source.example/\n")
+    report = ingest(db, [phish, urlhaus, plain])
+    assert_accounted(report)
+    assert [s.error for s in report.sources] == [None, None, None]
+    assert [(s.records, s.new, s.rejected) for s in report.sources] == [
+        (5, 3, 2),
+        (2, 1, 1),
+        (1, 1, 0),
+    ]
+    deep = rejects(db)
+    assert [(r.line_no, r.reason) for r in deep] == [
+        (3, "bad-json"),
+        (4, "bad-json"),
+        (1, "bad-json"),
+    ]
+    assert deep[1].raw == _nested(1500) and deep[1].raw_len == len(_nested(1500))
+    assert "http://next-source.example/" in {u.url for u in urls(db)}

@@ -18,7 +18,7 @@ def command(app: App) -> int:
     db = Database(app.config.database.url)
     before, after = migrate.upgrade(db)
     if before == after:
-        out.print(f"database {db.url} is up to date (revision {after})")
+        out.print(f"database {db.shown_url} is up to date (revision {after})")
     else:
-        out.print(f"database {db.url} migrated from {before or 'empty'} to revision {after}")
+        out.print(f"database {db.shown_url} migrated from {before or 'empty'} to revision {after}")
     return 0
