@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -10,6 +9,7 @@ import click
 from store.queries import export_records, write_csv
 from tocsin.app import App
 from tocsin.cli._common import pass_app
+from tocsin.safe_text import json_text
 
 
 @click.command(name="export")
@@ -33,7 +33,7 @@ def command(app: App, fmt: str, campaign: str | None) -> int:
         stream.write("[")
         for record in records:
             stream.write(separator)
-            stream.write(json.dumps(record, ensure_ascii=False))
+            stream.write(json_text(record))
             separator = ",\n"
         stream.write("\n]\n" if separator == ",\n" else "]\n")
     return 0

@@ -64,5 +64,5 @@ def command(app: App, dry_run: bool) -> int:
     ]
     out.print(table("Notify", ["", "count"], [r for r in rows if r[1] or r[0] in ("sent",)]))
     for line in s.errors[:50]:
-        err.print(f"failed: {line}")
+        err.print(f"failed: {line}", markup=False)
     return 1 if report.failed else 0
