@@ -8,9 +8,10 @@ attackers, and a control or bidi character must never reach the terminal raw.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO, cast
 
 from rich.console import Console
 from rich.progress import (
@@ -102,3 +103,23 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
     for row in rows:
         result.add_row(*(Text(terminal_text("" if v is None else str(v))) for v in row))
     return result
+
+
+class _TerminalWriter:
+    """A text stream that escapes control and bidi characters on the way out."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(terminal_text(text))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+def data_stdout() -> TextIO:
+    """Where exports write: stdout as is when redirected (the data stays exact), but
+    with control and bidi characters escaped when a person reads it on a terminal."""
+    stream = sys.stdout
+    return cast(TextIO, _TerminalWriter(stream)) if stream.isatty() else stream

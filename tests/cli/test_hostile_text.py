@@ -12,7 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import pty
 import re
+import subprocess
+import sys
+import tty
 from datetime import UTC, datetime
 from hashlib import sha256
 from pathlib import Path
@@ -20,6 +25,7 @@ from pathlib import Path
 import pytest
 from rich.text import Text
 
+from notifier import digest
 from store.db import Database
 from store.incidents import record_malicious
 from store.models import Campaign, Check, Site, Url
@@ -118,30 +124,65 @@ def test_rejects_json_is_escaped_and_round_trips(hostile) -> None:
     assert {r["source"] for r in records} == {str(Path(cli.cwd) / FEED_NAME)}
 
 
-def test_export_csv_neutralises_formula_cells(hostile) -> None:
+def _assert_no_formula_cells(text: str) -> list[list[str]]:
+    rows = list(csv.reader(io.StringIO(text)))
+    for row in rows:
+        for cell in row:
+            assert not cell.lstrip(" ").startswith(FORMULA), cell
+    return rows
+
+
+def test_export_csv_neutralises_formula_cells(hostile, module_db_url: str) -> None:
+    if module_db_url.startswith("sqlite"):
+        pytest.skip("on SQLite the export runs on a terminal, below")
     cli, _ = hostile
     result = cli("export", "--format", "csv")
     assert result.returncode == 0, result.stderr
+    _assert_no_formula_cells(result.stdout)
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    for row in rows:
-        for column, cell in row.items():
-            assert not cell.lstrip(" ").startswith(FORMULA), (column, cell)
     victim = next(r for r in rows if r["host"] == "victim.example")
     assert victim["as_name"] == "'" + AS_NAME  # neutralised, otherwise exact
     assert victim["campaign"] in ("'" + CAMPAIGN, "'" + HINT)
 
 
-def test_asn_digest_csv_neutralises_formula_cells(hostile, module_db_url: str) -> None:
+def _on_a_terminal(cli, *args: str) -> str:
+    """Run ``tocsin`` with stdout on a pseudo-terminal (raw: no CR added), as a person would."""
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
+    command = [sys.executable, "-m", "tocsin", "--config", str(cli.config), *args]
+    proc = subprocess.Popen(command, cwd=cli.cwd, stdout=slave, stderr=subprocess.DEVNULL, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.wait(timeout=60) == 0
+    return b"".join(chunks).decode()
+
+
+def test_export_csv_on_a_terminal_escapes_controls(hostile, module_db_url: str) -> None:
     if not module_db_url.startswith("sqlite"):
-        pytest.skip("the digest's CSV writer does not depend on the engine; run once")
+        pytest.skip("the same rows as above; only the terminal differs")
     cli, _ = hostile
-    result = cli("report", "asn", "--format", "csv")
-    assert result.returncode == 0, result.stderr
-    rows = list(csv.reader(io.StringIO(result.stdout)))
-    assert any("FOO-NET" in cell for row in rows for cell in row)
-    for row in rows:
-        for cell in row:
-            assert not cell.lstrip(" ").startswith(FORMULA), cell
+    shown = _on_a_terminal(cli, "export", "--format", "csv")
+    _assert_terminal_safe(shown)
+    _assert_no_formula_cells(shown)
+    assert "'=HYPERLINK(" in shown and "\\x1b[2J\\x1b]0;pwned\\x07\\x0d\\u202eFOO-NET" in shown
+
+
+def test_asn_digest_csv_neutralises_formula_cells() -> None:
+    """The digest's CSV (``report asn --format csv`` and the mailed attachment)."""
+    row = digest.Row(64511, AS_NAME, "127.0.0.9", "victim.example", datetime.now(UTC), *"oxt")
+    for defanged in (False, True):
+        rows = _assert_no_formula_cells(digest.to_csv([row], defanged=defanged))
+        assert rows[1][1].startswith("'=HYPERLINK(") and rows[1][1].endswith("FOO-NET")
 
 
 def test_console_escapes_text_that_bypasses_markup() -> None:
