@@ -23,6 +23,7 @@ from hashlib import sha256
 from pathlib import Path
 
 import pytest
+from rich.progress import Progress
 from rich.text import Text
 
 from notifier import digest
@@ -200,6 +201,18 @@ def test_console_escapes_text_that_bypasses_markup() -> None:
     assert "\\x1b[2J\\u202e" in without_styles and "plain \\x1b]0;t" in without_styles
     assert "[link=http://evil.example/]x[/link]\\x0d" in without_styles  # shown, not run
     assert "\x1b]8;" not in written  # no hyperlink was made from a cell
+
+
+def test_progress_bar_keeps_its_cursor_codes_but_not_hostile_ones() -> None:
+    buffer = io.StringIO()
+    console = SafeConsole(file=buffer, force_terminal=True, width=80)
+    with Progress(console=console, auto_refresh=False) as bar:
+        task = bar.add_task("feed \x1b[2J\u202e", total=2)
+        bar.advance(task)
+        bar.refresh()
+    written = buffer.getvalue()
+    assert "\x1b[?25l" in written and "\r\x1b[2K" in written  # Rich's own: hide cursor, redraw
+    assert "feed \\x1b[2J\\u202e" in written and "\u202e" not in written
 
 
 @pytest.mark.parametrize(
