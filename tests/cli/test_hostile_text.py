@@ -43,6 +43,7 @@ REJECT_LINES = [
     "+not a url \x7f\x85 \u2067x",
 ]
 FEED_NAME = "feed-\x1b[2J-\u202e-\x07.txt"
+MISSING_NAME = "missing-\x1b]0;title\x07-\r.txt"
 #: Bytes no terminal output may carry raw: C0 (but TAB/LF), DEL, C1, bidi controls.
 RAW_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 FORMULA = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -84,8 +85,8 @@ def hostile(module_db_url: str, tmp_path_factory: pytest.TempPathFactory, make_c
     feed = folder / FEED_NAME
     feed.write_bytes(("http://fine.example/a\n" + "\n".join(REJECT_LINES) + "\n").encode())
     cli = make_cli(folder, config)
-    ingested = cli("ingest", str(feed))
-    assert ingested.returncode == 0, ingested.stderr
+    ingested = cli("ingest", str(feed), str(folder / MISSING_NAME))
+    assert ingested.returncode == 1, ingested.stderr  # the missing source failed, alone
     return cli, ingested
 
 
@@ -99,6 +100,9 @@ def test_ingest_table_escapes_controls(hostile) -> None:
     _assert_terminal_safe(ingested.stdout + ingested.stderr)
     # The hostile file name is shown, escaped, not dropped.
     assert "feed-\\x1b[2J-\\u202e-\\x07.txt" in ingested.stdout
+    assert (
+        "cannot ingest" in ingested.stderr and "missing-\\x1b]0;title\\x07-\\x0d" in ingested.stderr
+    )
 
 
 def test_status_and_rejects_tables_escape_controls(hostile, module_db_url: str) -> None:
@@ -113,6 +117,9 @@ def test_status_and_rejects_tables_escape_controls(hostile, module_db_url: str) 
     assert rejects.returncode == 0, rejects.stderr
     _assert_terminal_safe(rejects.stdout + rejects.stderr)
     assert "3 rejected lines" in rejects.stdout
+    failed = cli("--config", str(cli.cwd / "no" / FEED_NAME), "status")  # an error line
+    assert failed.returncode == 2 and "\\x1b[2J-\\u202e-\\x07.txt" in failed.stderr
+    _assert_terminal_safe(failed.stdout + failed.stderr)
 
 
 def test_rejects_json_is_escaped_and_round_trips(hostile) -> None:
