@@ -14,6 +14,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from tocsin.safe_text import csv_cell as neutral_cell
+
 _SPACES = re.compile(r"\s+")
 _ADDRESS = re.compile(
     r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})$"
@@ -104,8 +106,5 @@ def valid_address(address: str) -> bool:
 
 
 def csv_cell(value: object) -> str:
-    """A CSV cell a spreadsheet will not execute (formula injection: = + - @ and tab)."""
-    text = one_line(value, limit=2000)
-    if text[:1] in ("=", "+", "-", "@", "\t"):
-        return "'" + text
-    return text
+    """A notice's CSV cell: one bounded line that a spreadsheet will not execute."""
+    return neutral_cell(one_line(value, limit=2000))

@@ -28,6 +28,7 @@ from store.models import (
     SiteContact,
     Url,
 )
+from tocsin.safe_text import csv_cell
 
 # How notice states fold into the three counters of ``status --json``.
 NOTICE_COUNTERS = {
@@ -383,24 +384,13 @@ CSV_COLUMNS = [
 ]
 
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value: Any) -> Any:
-    """A cell no spreadsheet runs as a formula (``=HYPERLINK(...)`` in an AS name a
-    third party chose): text starting with = + - @ TAB or CR gets a leading quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def write_csv(records: Iterable[dict[str, Any]], stream: TextIO, *, header: bool = True) -> None:
     """Export records as the CSV of ``tocsin export --format csv``, formula cells defused."""
     writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS, lineterminator="\n")
     if header:
         writer.writeheader()
     for record in records:
-        writer.writerow({k: csv_safe(v) for k, v in flatten(record).items()})
+        writer.writerow({k: csv_cell(v) for k, v in flatten(record).items()})
 
 
 def flatten(record: dict[str, Any]) -> dict[str, Any]:

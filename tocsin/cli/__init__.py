@@ -19,6 +19,7 @@ from tocsin import __version__, config
 from tocsin.app import App
 from tocsin.clock import Clock
 from tocsin.errors import TocsinError, UsageError
+from tocsin.safe_text import terminal_text
 from tocsin.ui import err
 
 
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = cli.main(args=argv, prog_name="tocsin", standalone_mode=False)
     except TocsinError as exc:
-        click.echo(f"tocsin: {exc}", err=True)
+        click.echo(terminal_text(f"tocsin: {exc}"), err=True)  # errors quote feeds and pages
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         err.print("tocsin: aborted")

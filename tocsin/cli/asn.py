@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 import httpx
+from rich.markup import escape
 
 from enrich.asn import ConversionReport, convert_rib
 from tocsin.app import App
@@ -147,7 +148,7 @@ def update(
         written.setdefault(label, target)
         truncated = truncated or report.truncated
         if report.problem:
-            err.print(f"[yellow]{rib.name}: {report.problem}[/]")
+            err.print(f"[yellow]{escape(rib.name)}: {escape(report.problem)}[/]")
         rows += _report_rows(label, report, target)
     out.print(
         table(

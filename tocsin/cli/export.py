@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
 import click
 
 from store.queries import export_records, write_csv
 from tocsin.app import App
 from tocsin.cli._common import pass_app
+from tocsin.safe_text import json_text
+from tocsin.ui import data_stdout
 
 
 @click.command(name="export")
@@ -20,7 +19,7 @@ from tocsin.cli._common import pass_app
 @pass_app
 def command(app: App, fmt: str, campaign: str | None) -> int:
     """One record per URL, to stdout."""
-    stream = sys.stdout
+    stream = data_stdout()
     with app.existing_db.session() as session:
         records = export_records(
             session, campaign=campaign, default_tlp=app.config.board.default_tlp
@@ -33,7 +32,7 @@ def command(app: App, fmt: str, campaign: str | None) -> int:
         stream.write("[")
         for record in records:
             stream.write(separator)
-            stream.write(json.dumps(record, ensure_ascii=False))
+            stream.write(json_text(record))
             separator = ",\n"
         stream.write("\n]\n" if separator == ",\n" else "]\n")
     return 0

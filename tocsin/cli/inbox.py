@@ -37,7 +37,7 @@ def command(app: App, path: str | None) -> int:
     ]
     out.print(table("Inbox", ["", "count"], rows))
     for problem in stats.problems[:20]:
-        err.print(f"skipped: {problem}")
+        err.print(f"skipped: {problem}", markup=False)
     if stats.escalated:
         out.print("Run `tocsin notify` to tell the next level.")
     return 1 if stats.skipped else 0

@@ -82,9 +82,9 @@ def print_report(report: IngestReport) -> None:
     """The closing summary: a table per source, the totals line, and where the rejects are."""
     rows = [
         (
-            escape(s.ref),
+            s.ref,
             s.format + (f" ({s.packed})" if s.packed else ""),
-            escape(s.feed),
+            s.feed,
             s.records,
             s.new,
             s.duplicate,

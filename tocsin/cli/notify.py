@@ -7,6 +7,7 @@ import click
 from notifier.service import notify
 from tocsin.app import App
 from tocsin.cli._common import pass_app
+from tocsin.safe_text import terminal_text
 from tocsin.ui import err, out, progress, table
 
 
@@ -64,7 +65,7 @@ def command(app: App, dry_run: bool) -> int:
     ]
     out.print(table("Notify", ["", "count"], [r for r in rows if r[1] or r[0] in ("sent",)]))
     for line in s.errors[:50]:
-        err.print(f"failed: {line}")
+        err.print(f"failed: {line}", markup=False)
     if s.relay_error:  # one line, and the exit code says it too; nothing was lost
-        click.echo(f"tocsin: {s.relay_error}; the notices stay queued", err=True)
+        click.echo(f"tocsin: {terminal_text(s.relay_error)}; the notices stay queued", err=True)
     return 1 if report.failed else 0

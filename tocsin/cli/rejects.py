@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import click
-from rich.markup import escape
 from sqlalchemy import func, select
 
 from store.models import IngestRun, Reject
 from tocsin.app import App
 from tocsin.cli._common import pass_app
+from tocsin.safe_text import json_text
 from tocsin.ui import out, table
 
 
@@ -32,11 +30,11 @@ def command(app: App, run_id: int | None, all_runs: bool, as_json: bool) -> int:
             raw = r.raw.decode("utf-8", "backslashreplace")
             record = {"run": r.run_id, "source": r.source_ref, "line": r.line_no}
             record |= {"reason": r.reason, "raw": raw, "raw_len": r.raw_len}
-            click.echo(json.dumps(record, ensure_ascii=False))
+            click.echo(json_text(record))
         return 0
-    shown = [  # escaped: the raw bytes come from an attacker and must not be read as markup
-        (r.run_id, escape(r.source_ref), r.line_no, r.reason, escape(_preview(r.raw, r.raw_len)))
-        for r in rows
+    # Table cells are plain text, never markup, and tocsin.ui escapes control characters.
+    shown = [
+        (r.run_id, r.source_ref, r.line_no, r.reason, _preview(r.raw, r.raw_len)) for r in rows
     ]
     out.print(
         table(f"{len(rows)} rejected lines", ["run", "source", "line", "reason", "raw"], shown)
