@@ -141,7 +141,13 @@ def test_incident_page_shows_the_screenshot_and_hostile_text_as_text(
     login(page, pipeline, f"/incidents/{incident.public_id}")
     image = page.locator("figure.screenshot img")
     image.wait_for()
-    loaded = image.evaluate("img => img.complete && img.naturalWidth > 0")
+    # Attached is not loaded: wait for the image's own load or error (a loaded machine is slow).
+    loaded = image.evaluate(
+        """img => img.complete ? img.naturalWidth > 0 : new Promise(done => {
+            img.addEventListener("load", () => done(img.naturalWidth > 0));
+            img.addEventListener("error", () => done(false));
+        })"""
+    )
     assert loaded, "the evidence screenshot did not load"
     assert image.bounding_box()["width"] > 100
     # The crawled title and URL are on the page as text: nothing ran, nothing was added.
