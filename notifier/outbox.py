@@ -61,6 +61,8 @@ class SendStats:
     reconciled_sent: int = 0
     requeued: int = 0
     held_over: int = 0  # a second message to one recipient in one run: left for the next
+    resent_unknown: int = 0  # ``--resend-unknown``: unknown notices sent again (same Message-ID)
+    unknown_left: int = 0  # ``--resend-unknown``: unknown notices younger than the bound, left
     relay_error: str = ""  # the relay could not be reached: why (one line); notices stay queued
     errors: list[str] = field(default_factory=list)
 
@@ -133,6 +135,59 @@ class Outbox:
                     )
                     stats.unknown += 1
                     stats.errors.append(f"{notice.ticket} to {notice.recipient}: unknown")
+
+    def requeue_unknown(self, older_than: timedelta, stats: SendStats) -> list[int]:
+        """Put ``unknown`` notices whose last attempt is at least ``older_than`` old back in
+        the queue, unchanged (same Message-ID, ticket and bytes), so that the normal
+        claim -> journal -> sent path sends them again; younger ones are counted and left.
+
+        The operator asks for this (``notify --resend-unknown``): a possible duplicate,
+        which the recipient's mail system can drop by Message-ID, is judged better than
+        a notice that may never have reached the relay. Returns the re-queued ids.
+        """
+        now = self.now
+        requeued: list[int] = []
+        with self.app.db.claim() as session:
+            rows = session.scalars(
+                select(Notice)
+                .where(Notice.state == "unknown")
+                .options(defer(Notice.message))
+                .order_by(Notice.id)
+                .with_for_update(skip_locked=True)
+            )
+            for notice in rows:
+                since = notice.sending_at or notice.created_at
+                if since is not None and now - since < older_than:
+                    stats.unknown_left += 1
+                    continue
+                notice.state = "queued"
+                notice.claimed_by = None
+                notice.next_attempt_at = None
+                eventlog.record(
+                    session,
+                    now,
+                    "notice.resent_unknown",
+                    subject=("notice", notice.id),
+                    ticket=notice.ticket,
+                    message_id=notice.message_id,
+                    unknown_since=since.isoformat() if since else None,
+                    reason=notice.last_error,
+                )
+                requeued.append(notice.id)
+        return requeued
+
+    def count_sent(self, notice_ids: list[int]) -> int:
+        """How many of these notices are now ``sent``."""
+        if not notice_ids:
+            return 0
+        with self.app.db.session() as session:
+            return len(
+                list(
+                    session.scalars(
+                        select(Notice.id).where(Notice.id.in_(notice_ids), Notice.state == "sent")
+                    )
+                )
+            )
 
     def _owner_gone(self, notice: Notice) -> bool:
         host, _, pid = (notice.claimed_by or "").rpartition(":")

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, or_, select
@@ -71,8 +72,18 @@ class NotifyReport:
         )
 
 
-def notify(app: App, *, dry_run: bool = False, checker: Checker | None = None) -> NotifyReport:
-    """Send every due notice; see the module docstring for the steps."""
+def notify(
+    app: App,
+    *,
+    dry_run: bool = False,
+    checker: Checker | None = None,
+    resend_unknown: timedelta | None = None,
+) -> NotifyReport:
+    """Send every due notice; see the module docstring for the steps.
+
+    ``resend_unknown``: also send again, under the same Message-ID, the ``unknown``
+    notices whose last attempt is at least that old (``notify --resend-unknown``).
+    """
     report = NotifyReport()
     if app.config.notify.mode == "smtp" and not app.config.notify.from_addr:
         raise ConfigError("notify.from_addr", "required when notify.mode is smtp")
@@ -83,6 +94,9 @@ def notify(app: App, *, dry_run: bool = False, checker: Checker | None = None) -
     outbox = Outbox(app, transport)
     try:
         outbox.reconcile(report.send)
+        resend = (
+            [] if resend_unknown is None else outbox.requeue_unknown(resend_unknown, report.send)
+        )
         held = _last_minute_check(app, checker, report)
         composer = Composer(app.config, app.clock.now(), Suppression.from_config(app.config))
         report.compose = composer.stats
@@ -97,6 +111,7 @@ def notify(app: App, *, dry_run: bool = False, checker: Checker | None = None) -
                 outbox.send_due(report.send)
             if report.send.escalated == escalated_before and not advanced:
                 break
+        report.send.resent_unknown = outbox.count_sent(resend)
     finally:
         transport.close()
     return report

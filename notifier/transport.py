@@ -9,7 +9,8 @@ without ever silently sending it twice:
 - SMTP records ``begin`` in the store's relay journal (committed) just before
   DATA and ``accepted`` right after the relay's 250. No entry: DATA never
   started, safe to send. ``accepted``: it went. ``begin`` alone: the relay may or may not have
-  it; the notice becomes ``unknown`` and is reported, not re-sent.
+  it; the notice becomes ``unknown`` and is reported, not re-sent (unless the
+  operator asks: ``notify --resend-unknown``, same Message-ID).
 """
 
 from __future__ import annotations
