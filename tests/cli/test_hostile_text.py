@@ -105,9 +105,7 @@ def test_ingest_table_escapes_controls(hostile) -> None:
     )
 
 
-def test_status_and_rejects_tables_escape_controls(hostile, module_db_url: str) -> None:
-    if not module_db_url.startswith("sqlite"):
-        pytest.skip("tables print what the store returned; the round trip is tested below")
+def test_status_and_rejects_tables_escape_controls(hostile) -> None:
     cli, _ = hostile
     status = cli("status")
     assert status.returncode == 0, status.stderr
@@ -140,9 +138,7 @@ def _assert_no_formula_cells(text: str) -> list[list[str]]:
     return rows
 
 
-def test_export_csv_neutralises_formula_cells(hostile, module_db_url: str) -> None:
-    if module_db_url.startswith("sqlite"):
-        pytest.skip("on SQLite the export runs on a terminal, below")
+def test_export_csv_neutralises_formula_cells(hostile) -> None:
     cli, _ = hostile
     result = cli("export", "--format", "csv")
     assert result.returncode == 0, result.stderr
@@ -175,9 +171,7 @@ def _on_a_terminal(cli, *args: str) -> str:
     return b"".join(chunks).decode()
 
 
-def test_export_csv_on_a_terminal_escapes_controls(hostile, module_db_url: str) -> None:
-    if not module_db_url.startswith("sqlite"):
-        pytest.skip("the same rows as above; only the terminal differs")
+def test_export_csv_on_a_terminal_escapes_controls(hostile) -> None:
     cli, _ = hostile
     shown = _on_a_terminal(cli, "export", "--format", "csv")
     _assert_terminal_safe(shown)
