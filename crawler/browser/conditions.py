@@ -19,23 +19,15 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from crawler.browser.profiles import Condition, condition_plan
 from crawler.items import Blob, CheckItem
 from tocsin.config import Config
-from tocsin.urls import defang
+from tocsin.urls import defang, host_of
 
 log = logging.getLogger("tocsin.crawl")
 
 _RANK = {"malicious": 0, "suspicious": 1}
-
-
-def _host(url: str) -> str:
-    try:
-        return (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return ""
 
 
 @dataclass
@@ -54,7 +46,7 @@ class Outcome:
         out.update(verdict=self.verdict, elapsed_ms=self.elapsed_ms)
         out["probes"] = list(self.browser.get("condition_probes") or [])
         # Which hosts the visit contacted: what a visit not kept did is still on record.
-        hosts = {_host(r.get("url") or "") for r in self.browser.get("requests", [])}
+        hosts = {host_of(r.get("url") or "") for r in self.browser.get("requests", [])}
         out["hosts"] = sorted(h for h in hosts if h)[:50]
         if self.problem:
             out["problem"] = self.problem[:200]

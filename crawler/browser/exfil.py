@@ -20,6 +20,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from tocsin.urls import host_of
+
 MAX_EVENTS = 300
 MAX_DATA = 4096
 
@@ -37,13 +39,6 @@ _CHANNELS = {
 }
 _ICE = re.compile(r"^(?:stuns?|turns?):(?:\[([^\]]+)\]|([^:?/\s]+))", re.I)
 _PEER = re.compile(r"^peer:([^:\s]+)")
-
-
-def _host(url: str) -> str:
-    try:
-        return (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return ""
 
 
 def ice_host(url: str) -> str:
@@ -70,7 +65,7 @@ def _request_event(req: dict[str, Any]) -> dict[str, Any] | None:
     return {
         "channel": channel,
         "url": url,
-        "host": _host(url),
+        "host": host_of(url),
         "method": req.get("method"),
         "data": data,
         "phase": req.get("phase"),
@@ -94,7 +89,7 @@ def events(browser: dict[str, Any]) -> list[dict[str, Any]]:
                 {
                     "channel": "websocket",
                     "url": url,
-                    "host": _host(url),
+                    "host": host_of(url),
                     "method": None,
                     "data": str(frame)[:MAX_DATA],
                     "phase": phases[i] if i < len(phases) else None,

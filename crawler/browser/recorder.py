@@ -30,13 +30,13 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from crawler.browser import exfil
 from crawler.items import Blob
 from crawler.net import RECENT_BLOCKS, NetPolicy
 from crawler.triage import sniff
 from tocsin.config import Config
+from tocsin.urls import host_of
 
 log = logging.getLogger("tocsin.browser")
 
@@ -80,13 +80,6 @@ TEST_CARD = {
 MARKERS = ("4111111111111111", "4111 1111 1111 1111", "Tocsin-Test-Pw-4827", "tess.tocsin")
 
 _SCAN_TYPES = ("document", "script")
-
-
-def _host(url: str) -> str:
-    try:
-        return (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return ""
 
 
 def _clip(text: str | None, limit: int) -> str | None:
@@ -301,7 +294,7 @@ class Recorder:
     def _guard_refused(self, record: dict[str, Any]) -> None:
         if record.get("blocked"):
             return
-        block = RECENT_BLOCKS.get(_host(record["url"] or ""))
+        block = RECENT_BLOCKS.get(host_of(record["url"] or ""))
         reason = f"{block.address} is a {block.reason}" if block else "refused by the guard"
         record["blocked"] = reason
         self.blocked.append({"url": record["url"], "reason": reason})
