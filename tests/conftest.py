@@ -40,6 +40,21 @@ PG_BASE = os.environ.get("TOCSIN_TEST_PG", "postgresql+psycopg://postgres@127.0.
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep a module on one xdist worker when its tests share a module-scoped fixture
+    (a seeded store, a board process, a browser, a crawl): built once, not once per
+    worker. ``make test`` runs ``--dist loadgroup``, which hands every other test to
+    whichever worker is free; an explicit ``xdist_group`` mark wins."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        fixtures = info.name2fixturedefs.values() if info is not None else ()
+        if any(defs and defs[-1].scope == "module" for defs in fixtures):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
 def _pg_available() -> str | None:
     try:
         engine = create_engine(PG_BASE, connect_args={"connect_timeout": 3})

@@ -19,6 +19,9 @@ from store.evidence import EvidenceStore, unzip_payload
 from store.models import Campaign, Check, Event, Evidence, Incident, IncidentUrl, Site, Url
 from tocsin.sandbox.catalogue import CATALOGUE
 
+# One catalogue crawl (crawl/conftest.py) serves both modules: keep them on one xdist worker.
+pytestmark = pytest.mark.xdist_group("catalogue_crawl")
+
 FEED = [s for s in CATALOGUE if s.kind in ("compromised", "payload", "clean", "tricky-clean")]
 COMPROMISED = [
     s for s in CATALOGUE if s.kind in ("compromised", "payload") and s.verdict == "malicious"

@@ -23,6 +23,9 @@ from store.evidence import EvidenceStore
 from store.models import Check, Evidence
 from tocsin.sandbox.catalogue import CATALOGUE
 
+# One catalogue crawl (crawl/conftest.py) serves both modules: keep them on one xdist worker.
+pytestmark = pytest.mark.xdist_group("catalogue_crawl")
+
 CASES = [s for s in CATALOGUE if s.behaviour in ("fp-shop", "fp-cloak", "seo-cloaking")]
 CLEAN = [s for s in CASES if s.kind in ("clean", "tricky-clean")]
 CLOAKED = [s for s in CASES if s.kind == "compromised"]
