@@ -55,6 +55,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
+@pytest.hookimpl(trylast=True)  # after xdist wrote the groups into the node ids
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Fail loudly, not slowly, if loadgroup stops grouping (pytest-xdist#1386: it writes
+    the group into a node id field that pytest 9.2 no longer reads)."""
+    if not getattr(session.config.option, "loadgroup", False):  # set in xdist workers only
+        return
+    for item in session.items:
+        if item.get_closest_marker("xdist_group") is not None and "@" not in item.nodeid:
+            raise pytest.UsageError(f"xdist_group ignored for {item.nodeid}: see pyproject.toml")
+
+
 def _pg_available() -> str | None:
     try:
         engine = create_engine(PG_BASE, connect_args={"connect_timeout": 3})
