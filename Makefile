@@ -45,10 +45,11 @@ format: venv
 # The suite on every core (pytest-xdist; loadgroup keeps a module that shares a costly
 # fixture on one worker, see tests/conftest.py), then the few `serial` tests alone.
 TEST_JOBS ?= auto
+TEST_ARGS ?=
 
 test: setup lint
-	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadgroup -m "not serial"
-	$(PY) -m pytest -q -m serial
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadgroup -m "not serial" $(TEST_ARGS)
+	$(PY) -m pytest -q -m serial $(TEST_ARGS)
 
 demo: setup
 	$(VENV)/bin/tocsin demo
