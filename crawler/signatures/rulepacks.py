@@ -147,8 +147,9 @@ def bundled(name: str) -> Pack:
     folder = BUNDLED_DIR / name
     try:
         snapshot = (folder / "SNAPSHOT").read_text(encoding="utf-8").strip()
-    except OSError:
-        snapshot = "unknown"
+        snapshot = f"snapshot {datetime.strptime(snapshot, '%a %b %d %H:%M:%S %Y %z'):%Y-%m-%d}"
+    except (OSError, ValueError):  # unreadable, or not git's date format
+        snapshot = "snapshot"
     return Pack(name, folder, BUNDLED, snapshot, PACKS[name].homepage)
 
 
