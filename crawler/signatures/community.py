@@ -106,9 +106,17 @@ class PageText:
     cookies: list[str] = field(default_factory=list)
     headers: list[str] = field(default_factory=list)
     deadline: float | None = None  # time.monotonic() after which regexes stop
+    _fields: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _lower: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def field(self, name: str) -> list[str]:
+        """The texts of one field (computed once: set the fields before the first test)."""
+        cached = self._fields.get(name)
+        if cached is None:
+            cached = self._fields[name] = self._field(name)
+        return cached
+
+    def _field(self, name: str) -> list[str]:
         value = {
             "html": [self.html],
             "dom": [self.dom],
@@ -355,12 +363,14 @@ def _field_test(key: str, value: Any) -> Callable[[PageText], Result]:
     def explain(page: PageText) -> Result:
         if not tests:
             return None
-        texts = list(zip(page.field(name), page.lowered(name), strict=True))
+        raws, lows = page.field(name), page.lowered(name)
         hits: list[Hit] = []
         for value_test in tests:
-            found = next(
-                (hit for raw, low in texts if (hit := value_test(page, name, raw, low))), None
-            )
+            found = None
+            for i in range(len(raws)):
+                found = value_test(page, name, raws[i], lows[i])
+                if found is not None:
+                    break
             if found is None and need_all:
                 return None
             if found is not None:

@@ -219,8 +219,11 @@ class Engine:
     def page_text(item: CheckItem) -> community.PageText:
         """What community rules read of a check, with this page's time budget."""
         browser = item.browser or {}
-        page = community.PageText(
-            html=item.served_html or browser.get("served_html") or "",
+        html = item.served_html or browser.get("served_html") or ""
+        if item.payload is not None and not html:
+            html = item.payload[:2_000_000].decode("utf-8", "replace")
+        return community.PageText(
+            html=html,
             dom=browser.get("dom") or "",
             js=[
                 body.decode("utf-8", "replace")
@@ -233,6 +236,3 @@ class Engine:
             requests=[item.url, *(r.get("url") or "" for r in browser.get("requests", []))],
             deadline=time.monotonic() + community.PAGE_BUDGET,
         )
-        if item.payload is not None and not page.html:
-            page.html = item.payload[:2_000_000].decode("utf-8", "replace")
-        return page
