@@ -14,7 +14,7 @@ from store.db import Database
 from store.models import FeedSubmission, Reject, Url
 from tocsin.config import Config
 
-FEEDS = Path(__file__).resolve().parents[3] / "shared" / "data" / "feeds"
+FEEDS = Path(__file__).resolve().parents[1] / "data" / "feeds"  # see tests/data/README.md
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
