@@ -210,7 +210,7 @@ def _fiddleitm_condition(cond: Any) -> Callable[[PageText], Result]:
 
         def search(page: PageText) -> Result:
             for text in page.field(key):
-                match = pattern.search(text, timeout=page.regex_timeout())
+                match = pattern.search(text, timeout=page.regex_timeout(), concurrent=True)
                 if match:
                     return [_hit(key, text, *match.span())]
             return None
@@ -312,7 +312,7 @@ def _value_test(modifiers: list[str], value: Any) -> Callable[[PageText, str, st
         pattern = compile_regex(text, regex.I | regex.S)
 
         def search(page: PageText, name: str, raw: str, low: str) -> Result:
-            match = pattern.search(raw, timeout=page.regex_timeout())
+            match = pattern.search(raw, timeout=page.regex_timeout(), concurrent=True)
             return [_hit(name, raw, *match.span())] if match else None
 
         return search
