@@ -100,6 +100,7 @@ class Change:
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     modified: list[str] = field(default_factory=list)
+    installed: bool = True  # False: the pack fetched is the one in use already
 
 
 # --------------------------------------------------------------------------- where packs live
@@ -160,14 +161,20 @@ def _installed(name: str, folder: Path, version: str) -> Pack | None:
     if not (path / PACKS[name].rules_path).exists():
         log.warning("rule pack %s: %s is missing, the bundled pack is used", name, path)
         return None
-    try:
-        meta = json.loads((path / META).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        meta = {}
+    meta = _meta(path)
     label = version
     if meta.get("commit"):
         label += f" (commit {str(meta['commit'])[:12]})"
     return Pack(name, path, "updated", label, str(meta.get("source") or ""))
+
+
+def _meta(folder: Path) -> dict[str, Any]:
+    """What ``rules update`` recorded about a version it installed (PACK.json)."""
+    try:
+        meta = json.loads((folder / META).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def active(config: Config, name: str) -> Pack:
@@ -336,6 +343,11 @@ def update(config: Config, name: str, now: datetime, location: str | None = None
     kind = PACKS[name]
     location = location or url_of(config, name)
     data = _download(config, name, location)
+    digest = hashlib.sha256(data).hexdigest()
+    current = active(config, name)
+    if current.origin != BUNDLED and _meta(current.folder).get("sha256") == digest:
+        rules = len(_current_digests(current))
+        return Change(name, current.version, rules, installed=False)  # the same bytes
     files, info = _unpack(kind, data, config.signatures.pack_max_unpacked)
     root = packs_root(config) / name
     root.mkdir(parents=True, exist_ok=True)
@@ -357,12 +369,11 @@ def update(config: Config, name: str, now: datetime, location: str | None = None
             raise PackRefused(f"{name}: {problems[0]}{more}")
         if not rules:
             raise PackRefused(f"{name}: the pack holds no rules")
-        digest = hashlib.sha256(data).hexdigest()
         version = f"{now:%Y%m%dT%H%M%SZ}-{digest[:8]}"
         meta = {"source": location, "fetched_at": now.isoformat(), "sha256": digest, **info}
         meta["rules"] = len(rules)
         (temp / META).write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        change = _diff(name, version, _current_digests(active(config, name)), _rule_digests(rules))
+        change = _diff(name, version, _current_digests(current), _rule_digests(rules))
         state = _state(root)
         if (root / version).exists():  # the same bytes fetched again within a second
             shutil.rmtree(temp)

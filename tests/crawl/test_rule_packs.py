@@ -171,6 +171,14 @@ def test_update_installs_a_good_pack_says_what_changed_and_rolls_back(
     assert (pack.folder / "LICENSE").is_file() and pack.version.startswith("20261201T120000Z-")
     verdict = Engine(config).evaluate(_page_item('<script src="/tocsin-test-loader.js">'))
     assert "fiddleitm:tocsin test loader" in verdict.rules
+    same = rulepacks.update(config, "fiddleitm", NOW + timedelta(hours=1))  # nothing new
+    assert (same.version, same.installed, same.added, same.modified) == (
+        pack.version,
+        False,
+        [],
+        [],
+    )
+    assert rulepacks.active(config, "fiddleitm").folder == pack.folder
 
     back = rulepacks.rollback(config, "fiddleitm")
     assert rulepacks.active(config, "fiddleitm").origin == "bundled"

@@ -70,7 +70,7 @@ def update(app: App, packs: tuple[str, ...]) -> int:
             failed += 1
             err.print(f"{name}: refused, the pack in use stays: {exc}", markup=False)
             continue
-        _print_change("updated to", change)
+        _print_change("updated to" if change.installed else "already at", change)
     return 1 if failed else 0
 
 
