@@ -208,7 +208,23 @@ class CrawlConfig(Section):
 class SignaturesConfig(Section):
     known_bad: str = ""  # a file of known-bad domains, IPs and file SHA-256s, one a line
     rules_dir: str = ""  # extra YARA-X rules (*.yar) besides the bundled ones
-    community_rules: list[str] = Field(default_factory=list)  # fiddleitm JSON / IOK folders
+    community_rules: list[str] = Field(default_factory=list)  # more fiddleitm JSON / IOK folders
+    # The community packs that run on every check (bundled with tocsin; a copy fetched by
+    # `tocsin rules update` wins over the bundled one). [] switches them off.
+    community_packs: list[Literal["fiddleitm", "iok"]] = Field(
+        default_factory=lambda: ["fiddleitm", "iok"]
+    )
+    # Where `tocsin rules update` keeps the packs it fetched (and the previous ones, for
+    # `rules rollback`). Empty: "rule-packs" beside the config file, else beside the
+    # SQLite store, else in the user's data folder; a relative path is taken from there.
+    packs_dir: str = ""
+    # Where `tocsin rules update` fetches each pack: a JSON file, a YAML file, or a
+    # .zip / .tar.gz archive (GitHub's archive of a branch).
+    fiddleitm_url: str = "https://raw.githubusercontent.com/jeromesegura/fiddleitm/main/rules.json"
+    iok_url: str = "https://codeload.github.com/phish-report/IOK/tar.gz/refs/heads/main"
+    pack_timeout: Duration = timedelta(minutes=2)  # one pack's download, redirects included
+    pack_max_download: Size = 32 * 1024**2  # the response (an archive as sent)
+    pack_max_unpacked: Size = 128 * 1024**2  # every member of an archive, unpacked
     # What a community-rule match alone makes of a page: third-party rules vary in
     # quality, so by default they mark a page suspicious and add to the evidence of a
     # malicious verdict, but never send a notice on their own.
@@ -487,12 +503,21 @@ def resolve_path(explicit: str | None, environ: dict[str, str] | None = None) ->
 def _paths_beside(data: dict[str, Any], overrides: dict[str, Any], folder: Path) -> None:
     """Resolve relative file keys against the config file's folder, never the working
     directory: cron runs from elsewhere (issue 12)."""
-    for source in (data, overrides):
-        notify = source.get("notify")
-        if isinstance(notify, dict) and isinstance(notify.get("journal"), str):
-            journal = Path(notify["journal"]).expanduser()
-            if notify["journal"] and not journal.is_absolute():
-                notify["journal"] = str(folder.resolve() / journal)
+    for table, key, default in (
+        ("notify", "journal", ""),
+        ("signatures", "packs_dir", "rule-packs"),
+    ):
+        given = False
+        for source in (data, overrides):
+            section = source.get(table)
+            if isinstance(section, dict) and isinstance(section.get(key), str) and section[key]:
+                given = True
+                value = Path(section[key]).expanduser()
+                if not value.is_absolute():
+                    section[key] = str(folder.resolve() / value)
+        section = data.get(table, {})
+        if default and not given and isinstance(section, dict):
+            data[table] = {**section, key: str(folder.resolve() / default)}
 
 
 def load(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Config:

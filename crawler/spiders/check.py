@@ -90,10 +90,12 @@ class CheckSpider(Spider):
         kind: str = "triage",
         url_ids: list[int] | str | None = None,
         limit: int | str | None = None,
+        targets: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.kind = kind
+        self.targets = list(targets) if targets else None  # URLs not in the store (rules test)
         if isinstance(url_ids, str):  # scrapy crawl check -a url_ids=1,2,3
             url_ids = [int(x) for x in url_ids.split(",") if x.strip()]
         self.url_ids = list(url_ids) if url_ids else None
@@ -121,6 +123,9 @@ class CheckSpider(Spider):
 
     async def _batches(self) -> AsyncIterator[list[tuple[int, str]]]:
         size = self.config.crawl.batch_size
+        if self.targets is not None:
+            yield [(0, url) for url in self.targets]
+            return
         if self.url_ids is not None:
             for i in range(0, len(self.url_ids), size):
                 chunk = self.url_ids[i : i + size]

@@ -14,13 +14,14 @@ from typing import Any
 
 from sqlalchemy import select
 
+from crawler.signatures.rulepacks import BUNDLED_DIR
 from store.db import Database
 from store.models import Url
 from tocsin.urls import host_of, normalise_url, url_hash
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 FEED_KINDS = ("compromised", "payload", "clean", "tricky-clean", "offline", "hostile")
-COMMUNITY = Path(__file__).resolve().parents[3] / "shared" / "data" / "community-rules"
+COMMUNITY = BUNDLED_DIR  # the community packs bundled with tocsin
 
 # Fast bounds for tests: hostile pages hit them on purpose.
 FAST = {

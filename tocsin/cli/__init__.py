@@ -53,6 +53,7 @@ COMMANDS: dict[str, str] = {
     "rejects": "List rejected feed lines with their source, line and reason.",
     "report": "Reports for operators (per-ASN digest).",
     "asn": "Build or refresh the pyasn database.",
+    "rules": "The detection rules: list, test on a page, update the community packs.",
     "board": "The campaign status board, the portal and the HTTP API.",
     "user": "Log-ins to the board (add, list, remove).",
     "token": "Bearer tokens for the board's API (create, list, revoke).",

@@ -10,6 +10,7 @@ ended in ``error`` (the table and the log say which).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 
 import click
 from sqlalchemy import and_, func, or_, select
@@ -38,6 +39,17 @@ def _due_count(app: App) -> int:
             )
             or 0
         )
+
+
+def pack_matches(app: App, outcomes: Iterable[CheckOutcome]) -> list[list[object]]:
+    """Per community pack in use: its version and how many checked pages it matched."""
+    from crawler.signatures.rulepacks import active_packs
+
+    packs = active_packs(app.config)
+    matched: Counter[str] = Counter()
+    for outcome in outcomes:
+        matched.update({rule.split(":", 1)[0] for rule in outcome.rules if ":" in rule})
+    return [[pack.name, pack.version, matched[pack.name]] for pack in packs]
 
 
 @click.command(name="crawl")
@@ -71,6 +83,9 @@ def command(app: App, limit: int | None) -> int:
         key=lambda r: (order.index(r[0]) if r[0] in order else 9, r[1]),
     )
     out.print(table(f"Checked {len(outcomes)} URLs", ["verdict", "family", "URLs"], rows))
+    packs = pack_matches(app, outcomes.values())
+    if packs:
+        out.print(table("Community rule packs", ["pack", "version", "pages matched"], packs))
     errors = [o for o in outcomes.values() if o.verdict == "error"]
     if errors and not app.quiet:
         for outcome in errors[:20]:
