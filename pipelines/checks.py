@@ -20,7 +20,9 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from typing import Any
 
-from crawler.items import CheckItem, CheckOutcome
+from scrapy.exceptions import DropItem
+
+from crawler.items import CheckItem, CheckOutcome, Dropped
 from pipelines.worker import WORKER, CheckWorker, handle_batch, start_job
 from tocsin.config import Config
 
@@ -66,6 +68,9 @@ class CheckPipeline:
             self.flushing = True
             self._flusher = asyncio.ensure_future(self._flush())
         outcome = await future
+        if isinstance(outcome, Dropped):  # its lease was taken over: another crawl stores it
+            self.ctx.drop(outcome)
+            raise DropItem(outcome.reason)
         if outcome is not None:
             item.verdict, item.family = outcome.verdict, outcome.family
             item.confidence, item.rules = outcome.confidence, list(outcome.rules)
