@@ -60,17 +60,39 @@ def run_cli(
     cwd: Path, config: Path, *args: str, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     """``tocsin --config CONFIG ARGS...`` as a user runs it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
-    env["COLUMNS"] = "200"
     return subprocess.run(
-        [sys.executable, "-m", "tocsin", "--config", str(config), *args],
+        _command(config, args),
         cwd=cwd,
-        env=env,
+        env=_env(),
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
+
+
+def start_cli(cwd: Path, config: Path, *args: str, log: Path) -> subprocess.Popen[bytes]:
+    """``tocsin --config CONFIG ARGS...`` started in a session (process group) of its own,
+    so that a test can kill it with every child it spawned; stdout and stderr to ``log``."""
+    with log.open("wb") as sink:
+        return subprocess.Popen(
+            _command(config, args),
+            cwd=cwd,
+            env=_env(),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _command(config: Path, args: Iterable[str]) -> list[str]:
+    return [sys.executable, "-m", "tocsin", "--config", str(config), *args]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
+    env["COLUMNS"] = "200"
+    return env
 
 
 def sandbox_config(sandbox: Any, folder: Path, db_url: str, guard: str = "open", **tables: Any):
