@@ -55,13 +55,22 @@ def pack_matches(app: App, outcomes: Iterable[CheckOutcome]) -> list[list[object
 
 @click.command(name="crawl")
 @click.option("--limit", type=int, default=None, metavar="N", help="Check at most N URLs.")
+@click.option(
+    "--enqueue",
+    is_flag=True,
+    help="Queue the due URLs in batches for `tocsin worker` instead (PostgreSQL).",
+)
 @pass_app
-def command(app: App, limit: int | None) -> int:
+def command(app: App, limit: int | None, enqueue: bool) -> int:
     """Check every URL that is due: Scrapy fetch and triage, Playwright confirmation."""
     from crawler.runner import crawl_due
 
     if limit is not None and limit < 1:
         raise UsageError("--limit: expected a positive number")
+    if enqueue:  # issue 14: batches for `tocsin worker`
+        from tocsin.cli.enqueue import enqueue_due
+
+        return enqueue_due(app, limit)
     due = _due_count(app)
     total = min(due, limit) if limit is not None else due
     if total == 0:
