@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from crawler.signatures.rulepacks import BUNDLED_DIR
 from store.db import Database
-from store.models import Url
+from store.models import Check, Url
+from tocsin.sandbox.catalogue import CATALOGUE
 from tocsin.urls import host_of, normalise_url, url_hash
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -143,6 +144,24 @@ def crawl_urls(
         ids=ids,
         sandbox=sandbox,
     )
+
+
+def sample_sites(**take: int) -> list[str]:
+    """A few dozen quick sandbox sites: offline, payloads, and some pages for Chromium
+    (``take``: how many of each kind)."""
+    take = take or {"offline": 4, "payload": 12, "clean": 3, "compromised": 3}
+    chosen = []
+    for site in CATALOGUE:
+        if take.get(site.kind, 0) > 0 and not site.id.startswith("ssrf"):
+            take[site.kind] -= 1
+            chosen.append(site.id)
+    return chosen
+
+
+def checks_per_url(db: Database) -> dict[int, int]:
+    with db.session() as session:
+        rows = session.execute(select(Check.url_id, func.count()).group_by(Check.url_id))
+        return {row[0]: row[1] for row in rows}
 
 
 def pe_bytes() -> bytes:

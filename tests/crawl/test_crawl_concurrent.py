@@ -8,32 +8,12 @@ from __future__ import annotations
 
 import time
 
-from crawl_support import add_urls, sandbox_config, start_cli
-from sqlalchemy import func, select
+from crawl_support import add_urls, checks_per_url, sample_sites, sandbox_config, start_cli
 
 from store import leases, migrate
 from store.db import Database
-from store.models import Check
-from tocsin.sandbox.catalogue import CATALOGUE
 
 NOW = "2026-03-02T10:00:00Z"
-
-
-def sample_sites() -> list[str]:
-    """A few dozen quick sandbox sites: offline, payloads, and some pages for Chromium."""
-    take = {"offline": 4, "payload": 12, "clean": 3, "compromised": 3}
-    chosen = []
-    for site in CATALOGUE:
-        if take.get(site.kind, 0) > 0 and not site.id.startswith("ssrf"):
-            take[site.kind] -= 1
-            chosen.append(site.id)
-    return chosen
-
-
-def checks_per_url(db: Database) -> dict[int, int]:
-    with db.session() as session:
-        rows = session.execute(select(Check.url_id, func.count()).group_by(Check.url_id))
-        return {row[0]: row[1] for row in rows}
 
 
 def test_two_crawls_at_once_check_each_url_once(sandbox, tmp_path, db_url) -> None:
