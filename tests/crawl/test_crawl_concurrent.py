@@ -20,7 +20,8 @@ def test_two_crawls_at_once_check_each_url_once(sandbox, tmp_path, db_url) -> No
     db = Database(db_url)
     migrate.upgrade(db)
     ids = set(add_urls(db, [sandbox.url(site) for site in sample_sites()]).values())
-    config = sandbox_config(sandbox, tmp_path, db_url, crawl={"batch_size": 3})
+    # Leases of 10 s: a crawl that did not extend its leases would lose some to the other.
+    config = sandbox_config(sandbox, tmp_path, db_url, crawl={"batch_size": 3, "lease_seconds": 10})
     started = time.monotonic()
     procs = [
         start_cli(tmp_path, config, "--now", NOW, "crawl", log=tmp_path / f"crawl-{n}.log")
@@ -32,6 +33,7 @@ def test_two_crawls_at_once_check_each_url_once(sandbox, tmp_path, db_url) -> No
     for proc, log in zip(procs, logs, strict=True):
         assert proc.returncode in (0, 1), log[-3000:]
         assert "were not checked" not in log, log[-3000:]
+        assert "lease is lost" not in log, log[-3000:]
     assert checks_per_url(db) == dict.fromkeys(ids, 1), logs
     checked = [int(log.split("Checked ")[1].split()[0]) for log in logs]
     assert sum(checked) == len(ids), checked  # (before leases: twice each, when they overlap)

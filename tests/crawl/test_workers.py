@@ -78,7 +78,10 @@ def test_two_workers_one_killed_every_url_checked_once(sandbox, tmp_path, pg_sch
         crawl={"batch_size": 3},
         worker={"heartbeat": "1s", "stalled_after": "3s"},
     )
-    assert run_cli(tmp_path, config, "init").returncode == 0
+    first = run_cli(tmp_path, config, "init")
+    assert first.returncode == 0 and "installed the job queue's tables" in first.stdout
+    second = run_cli(tmp_path, config, "init")  # safe to repeat
+    assert second.returncode == 0 and "job queue" not in second.stdout, second.stderr
     db = Database(pg_schema_url)
     sites = sample_sites(offline=4, payload=12, clean=3, compromised=5)
     ids = set(add_urls(db, [sandbox.url(site) for site in sites]).values())
