@@ -139,3 +139,28 @@ def test_two_concurrent_claimers_never_get_the_same_url(pg_url) -> None:
     assert not set(got["a"]) & set(got["b"])
     assert sorted(got["a"] + got["b"]) == ids
     assert got["a"] and got["b"]  # both took part
+
+
+def test_a_running_crawl_extends_its_leases(db) -> None:
+    """The spider's keeper pushes its leases back every third of the term."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from crawler.spiders.check import CheckSpider
+    from tocsin.app import App
+
+    config = Config.model_validate({"database": {"url": db.url}, "crawl": {"lease_seconds": 10}})
+    ids = _urls(db, 2)
+    before = leases.wall_now()
+    leases.claim(db, "k" * 32, due_at=T0, limit=10, lease=timedelta(seconds=10), now=before)
+    spider = SimpleNamespace(config=config, app=App(preset=config), lease_token="k" * 32)
+
+    async def keep_for_a_while() -> None:
+        keeper = asyncio.ensure_future(CheckSpider._keep_leases(spider))  # type: ignore[arg-type]
+        await asyncio.sleep(4)  # one extension, at 10/3 s
+        keeper.cancel()
+
+    asyncio.run(keep_for_a_while())
+    with db.session() as session:
+        expiries = session.scalars(select(Url.lease_expires_at).where(Url.id.in_(ids))).all()
+    assert all(e >= before + timedelta(seconds=13) for e in expiries), (before, expiries)
