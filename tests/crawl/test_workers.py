@@ -76,7 +76,7 @@ def test_two_workers_one_killed_every_url_checked_once(sandbox, tmp_path, pg_sch
         tmp_path,
         pg_schema_url,
         crawl={"batch_size": 3},
-        worker={"heartbeat": "1s", "stalled_after": "3s"},
+        worker={"heartbeat": "1s", "stalled_after": "6s"},
     )
     first = run_cli(tmp_path, config, "init")
     assert first.returncode == 0 and "installed the job queue's tables" in first.stdout
@@ -108,11 +108,13 @@ def test_two_workers_one_killed_every_url_checked_once(sandbox, tmp_path, pg_sch
             return stored >= len(ids) // 4 and a_busy > 0
 
         _wait("A in a batch, a quarter done", a_in_a_batch_a_quarter_done, 120)
-        with db.session() as session:
-            in_hand = set(session.scalars(text(f"SELECT id {A_DOING}"), {"a": a_id}))
         killed_at = time.monotonic() - started
         os.killpg(a.pid, signal.SIGKILL)
         a.wait(timeout=10)
+        # A's batch in hand; it stays so until the survivor finds A silent.
+        with db.session() as session:
+            in_hand = set(session.scalars(text(f"SELECT id {A_DOING}"), {"a": a_id}))
+        assert in_hand, "A was between batches when killed"
 
         def all_done() -> bool:
             statuses = _jobs(db).values()
