@@ -120,7 +120,7 @@ class StoreWriter:
         ids = {item.url_id for item in items}
         query = select(Url).where(Url.id.in_(ids))
         if any(item.lease for item in items):  # hold the rows: a lease is checked, then released
-            query = query.with_for_update()
+            query = query.order_by(Url.id).with_for_update()  # in one order: no deadlock
         urls = {u.id: u for u in session.scalars(query)}
         dropped = _lease_lost(items, urls)
         items = [item for item in items if id(item) not in dropped]
