@@ -5,11 +5,13 @@ while both are in the middle of a batch.
 Afterwards every URL has exactly one check, nothing is due, no lease is left,
 and the killed batch was retried once (by the survivor, after the dead worker's
 heartbeat went stale), taking back its leases at once rather than after
-``crawl.lease_seconds``. On SQLite both commands refuse in one line.
+``crawl.lease_seconds``. The survivor keeps one check worker process from batch
+to batch. On SQLite both commands refuse in one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -60,6 +62,18 @@ def _jobs(db: Database) -> dict[int, str]:
 def _workers(db: Database) -> list[int]:
     with db.session() as session:
         return list(session.scalars(text("SELECT id FROM procrastinate_workers ORDER BY id")))
+
+
+def _check_workers(pid: int) -> set[int]:
+    """The spawned check worker processes under ``pid`` (pipelines/worker.py)."""
+    import psutil
+
+    found = set()
+    for child in psutil.Process(pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "multiprocessing.spawn" in " ".join(child.cmdline()):
+                found.add(child.pid)
+    return found
 
 
 def _wait(what: str, done, timeout: float) -> None:
@@ -116,7 +130,10 @@ def test_two_workers_one_killed_every_url_checked_once(sandbox, tmp_path, pg_sch
             in_hand = set(session.scalars(text(f"SELECT id {A_DOING}"), {"a": a_id}))
         assert in_hand, "A was between batches when killed"
 
+        check_workers: set[int] = set()  # B's check worker processes seen while it works
+
         def all_done() -> bool:
+            check_workers.update(_check_workers(b.pid))
             statuses = _jobs(db).values()
             return all(s == "succeeded" for s in statuses) and leases.held(db) == 0
 
@@ -131,6 +148,8 @@ def test_two_workers_one_killed_every_url_checked_once(sandbox, tmp_path, pg_sch
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+    # B kept its one check worker from batch to batch (and its reactor: one process).
+    assert len(check_workers) == 1, check_workers
     output = "\n".join(log.read_text(errors="replace")[-3000:] for log in logs)
     assert b is not None and b.returncode == 0, output
 
