@@ -30,6 +30,17 @@ FAST = {
 }
 
 
+def new_store(url: str) -> str:
+    """``url`` made a store at the current schema, as ``tocsin init`` makes it (no other
+    command creates one); returns the URL."""
+    from store import migrate
+
+    database = Database(url)
+    migrate.upgrade(database)
+    database.dispose()
+    return url
+
+
 def add_urls(
     db: Database, urls: Iterable[str], *, now: datetime = T0, campaign: str | None = None
 ) -> dict[str, int]:
