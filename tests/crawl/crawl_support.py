@@ -67,11 +67,13 @@ def add_urls(
 
 
 def run_cli(
-    cwd: Path, config: Path, *args: str, timeout: float = 300
+    cwd: Path, config: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``tocsin --config CONFIG ARGS...`` as a user runs it."""
+    """``tocsin --config CONFIG ARGS...`` as a user runs it (``env``: variables to add)."""
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
     env["COLUMNS"] = "200"
+    env.update(extra)
     return subprocess.run(
         [sys.executable, "-m", "tocsin", "--config", str(config), *args],
         cwd=cwd,
