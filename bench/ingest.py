@@ -127,7 +127,11 @@ def run_tocsin(
     config = workdir / "tocsin.toml"
     config.write_text(f'[database]\nurl = "{url}"\n', encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
-    command = [sys.executable, "-m", "tocsin", "--config", str(config), "-q", "ingest", str(feed)]
+    base = [sys.executable, "-m", "tocsin", "--config", str(config), "-q"]
+    init = subprocess.run([*base, "init"], capture_output=True, text=True, env=env, check=False)
+    if init.returncode != 0:  # only `init` creates a store; its time is not the ingest's
+        sys.exit(f"tocsin init failed ({init.returncode}):\n{init.stderr}")
+    command = [*base, "ingest", str(feed)]
     started = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     elapsed = time.perf_counter() - started
