@@ -7,29 +7,14 @@ are in tests/core/test_config.py and tests/store/.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_support import start_tocsin
 
 from store import migrate
 from store.db import Database
 from tocsin.errors import StoreError
-
-
-def _start(cwd: Path, config: Path, *args: str, env: dict[str, str] | None = None):
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
-    full_env.update(env or {}, COLUMNS="200")
-    return subprocess.Popen(
-        [sys.executable, "-m", "tocsin", "--config", str(config), *args],
-        cwd=cwd,
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def _config(folder: Path, text: str) -> Path:
@@ -66,7 +51,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str, 
     good.dispose()
 
     started = {
-        name: _start(folder, config, *args, env=env)
+        name: start_tocsin(folder, config, *args, env=env)
         for name, (folder, config, args, env) in cases.items()
     }
     done = {}

@@ -10,14 +10,13 @@ together.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import start_tocsin
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -35,16 +34,7 @@ def _start(folder: Path, database_url: str, *args: str) -> subprocess.Popen[str]
     config = folder / "tocsin.toml"
     config.write_text(f'[database]\nurl = "{database_url}"\n', encoding="utf-8")
     (folder / "feed.txt").write_text(FEED, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
-    env["COLUMNS"] = "200"
-    return subprocess.Popen(
-        [sys.executable, "-m", "tocsin", "--config", str(config), *args],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_tocsin(folder, config, *args)
 
 
 def _args(stage: str) -> tuple[str, ...]:
