@@ -31,6 +31,17 @@ FAST = {
 }
 
 
+def new_store(url: str) -> str:
+    """``url`` made a store at the current schema, as ``tocsin init`` makes it (no other
+    command creates one); returns the URL."""
+    from store import migrate
+
+    database = Database(url)
+    migrate.upgrade(database)
+    database.dispose()
+    return url
+
+
 def add_urls(
     db: Database, urls: Iterable[str], *, now: datetime = T0, campaign: str | None = None
 ) -> dict[str, int]:
@@ -57,11 +68,13 @@ def add_urls(
 
 
 def run_cli(
-    cwd: Path, config: Path, *args: str, timeout: float = 300
+    cwd: Path, config: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``tocsin --config CONFIG ARGS...`` as a user runs it."""
+    """``tocsin --config CONFIG ARGS...`` as a user runs it (``env``: variables to add)."""
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
     env["COLUMNS"] = "200"
+    env.update(extra)
     return subprocess.run(
         [sys.executable, "-m", "tocsin", "--config", str(config), *args],
         cwd=cwd,

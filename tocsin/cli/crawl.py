@@ -4,7 +4,8 @@ Scrapy fetches and triages each URL (offline, direct payload, HTML); HTML pages
 are confirmed in Chromium; the pipelines store the verdict, the evidence, and
 for malicious pages the site, its campaign and its incident. Progress goes to
 stderr; the closing table counts verdicts by family. Exit code 1 when some URLs
-ended in ``error`` (the table and the log say which).
+ended in ``error`` (the table and the log say which), or when the crawl stopped
+early because the evidence folder is full (one line; those URLs stay due at once).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from store.models import Url
 from tocsin.app import App
 from tocsin.cli._common import pass_app
 from tocsin.errors import UsageError
+from tocsin.safe_text import terminal_text
 from tocsin.ui import err, out, progress, table
 
 
@@ -58,6 +60,7 @@ def pack_matches(app: App, outcomes: Iterable[CheckOutcome]) -> list[list[object
 def command(app: App, limit: int | None) -> int:
     """Check every URL that is due: Scrapy fetch and triage, Playwright confirmation."""
     from crawler.runner import crawl_due
+    from pipelines.checks import HALTED
 
     if limit is not None and limit < 1:
         raise UsageError("--limit: expected a positive number")
@@ -72,7 +75,8 @@ def command(app: App, limit: int | None) -> int:
         def advance(outcome: CheckOutcome) -> None:
             bar.advance()
 
-        outcomes, _ = crawl_due(app, limit=limit, on_check=advance)
+        outcomes, results = crawl_due(app, limit=limit, on_check=advance)
+    halted = next((r.stats[HALTED] for r in results if r.stats.get(HALTED)), None)
 
     by_family: Counter[tuple[str, str]] = Counter(
         (o.verdict, o.family or "") for o in outcomes.values()
@@ -93,6 +97,10 @@ def command(app: App, limit: int | None) -> int:
         if len(errors) > 20:
             err.print(f"... and {len(errors) - 20} more errors")
     missing = total - len(outcomes)
+    if halted:  # one line, even with -q: the operator must free space
+        left = f"{missing} URLs left due for the next crawl" if missing > 0 else "stopped"
+        click.echo(terminal_text(f"tocsin: crawl stopped: {halted}; {left}"), err=True)
+        return 1
     if missing > 0 and not app.quiet:
         err.print(f"crawl: {missing} due URLs were not checked (interrupted?)")
     return 1 if errors or missing > 0 else 0

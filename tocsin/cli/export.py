@@ -20,7 +20,7 @@ from tocsin.ui import data_stdout
 def command(app: App, fmt: str, campaign: str | None) -> int:
     """One record per URL, to stdout."""
     stream = data_stdout()
-    with app.existing_db.session() as session:
+    with app.db.session() as session:
         records = export_records(
             session, campaign=campaign, default_tlp=app.config.board.default_tlp
         )
