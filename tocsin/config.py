@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import tomllib
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -394,6 +395,35 @@ class BoardConfig(Section):
     workers: int = Field(default=2, ge=1, le=64)  # processes serving the board
 
 
+def check_uuid(value: str) -> str:
+    """Empty, or a UUID such as ``6f1d...``: checked at load, not at the first export."""
+    if value.strip():
+        try:
+            uuid.UUID(value.strip())
+        except ValueError:
+            raise ValueError(f"expected a UUID or nothing, got {value!r}") from None
+    return value.strip()
+
+
+class MispConfig(Section):
+    # The MISP instance ``tocsin export --push misp`` adds and updates events on.
+    url: str = ""
+    key: str = ""  # the API key of a MISP user allowed to add events
+    verify_tls: bool = True
+    timeout: Duration = timedelta(seconds=30)
+    # 0 your organisation only, 1 this community, 2 connected communities, 3 all.
+    distribution: int = Field(default=0, ge=0, le=3)
+    # Mixed into every event's uuid5; empty: tocsin's own namespace (docs/handoff.md).
+    uuid_namespace: Annotated[str, AfterValidator(check_uuid)] = ""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"expected an http(s) URL such as https://misp.example/, got {value!r}")
+        return value
+
+
 class Config(Section):
     """The whole configuration; one attribute per TOML table."""
 
@@ -412,6 +442,7 @@ class Config(Section):
     escalation: EscalationConfig = EscalationConfig()
     suppress: SuppressConfig = SuppressConfig()
     board: BoardConfig = BoardConfig()
+    misp: MispConfig = MispConfig()
 
 
 def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
