@@ -3,7 +3,7 @@
 Per campaign: a campaign object; a malware object per family; an infrastructure
 object per attacker host (consisting of its domain-name or IP object); an indicator
 per compromised URL, attacker host, script URL and payload hash; observed-data for
-each compromised URL; and the relationships between them. Every object is marked
+each compromised URL and payload; and the relationships between them. Every object is marked
 with a TLP 2.0 marking definition (the OASIS ones, carried in the bundle).
 
 Ids are uuid5 over tocsin's namespace and what the object stands for, and
@@ -223,7 +223,19 @@ def stix_bundle(campaigns: Iterable[CampaignFacts]) -> stix2.Bundle:
                     **_sco(label, labels),
                 )
             )
-            relate(indicator, "based-on", file_obj, label, when)
+            seen = put(
+                stix2.ObservedData(
+                    id=_sid("observed-data", f"{facts.name}|{payload.sha256}"),
+                    first_observed=when,
+                    last_observed=last,
+                    number_observed=1,
+                    object_refs=[file_obj.id],
+                    created=when,
+                    modified=last,
+                    **marks(label),
+                )
+            )
+            relate(indicator, "based-on", seen, label, when)
             for family in families:
                 relate(indicator, "indicates", family, label, when)
 
