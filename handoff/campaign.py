@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from store.evidence import EvidenceStore, unzip_payload
+from store.incidents import OPEN_STATES
 from store.models import Campaign, Check, Evidence, Incident, IncidentUrl, Site, Url
 from store.queries import effective_tlp
-from store.incidents import OPEN_STATES
 from tocsin.config import TLP_LABELS
 from tocsin.errors import UsageError
 
@@ -132,7 +132,9 @@ def campaign_facts(
         .order_by(Url.id)
     ).all()
     checks = session.execute(
-        select(Check.id, Check.url_id, Check.iocs, Check.payload_sha256, Check.meta, Check.final_url)
+        select(
+            Check.id, Check.url_id, Check.iocs, Check.payload_sha256, Check.meta, Check.final_url
+        )
         .join(IncidentUrl, IncidentUrl.url_id == Check.url_id)
         .join(Incident, Incident.id == IncidentUrl.incident_id)
         .where(Incident.campaign_id == campaign.id, Check.verdict == "malicious")

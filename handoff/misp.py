@@ -46,7 +46,9 @@ def family_tag(family: str) -> str:
     return f'tocsin:family="{family}"'
 
 
-def misp_event(facts: CampaignFacts, *, ns: uuid.UUID = TOCSIN_NAMESPACE, distribution: int = 0) -> MISPEvent:
+def misp_event(
+    facts: CampaignFacts, *, ns: uuid.UUID = TOCSIN_NAMESPACE, distribution: int = 0
+) -> MISPEvent:
     """The campaign as a MISP event: URLs, attacker hosts, payload files, family and TLP tags."""
     event = MISPEvent()
     event.uuid = event_uuid(facts.name, ns)

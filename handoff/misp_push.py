@@ -59,7 +59,9 @@ class MispClient:
             else:
                 answer = self.misp.add_event(event)
         except Exception as exc:
-            raise MispPushError(self._one_line(f"MISP push of {event.uuid} failed: {exc}")) from None
+            raise MispPushError(
+                self._one_line(f"MISP push of {event.uuid} failed: {exc}")
+            ) from None
         if not isinstance(answer, dict) or "errors" in answer:
             problem = answer.get("errors") if isinstance(answer, dict) else answer
             raise MispPushError(self._one_line(f"MISP refused event {event.uuid}: {problem}"))

@@ -164,7 +164,9 @@ def stix_bundle(campaigns: Iterable[CampaignFacts]) -> stix2.Bundle:
         for host in [*facts.domains, *facts.ips]:
             is_ip = host in facts.ips
             marking = _sco(label, labels)
-            sco = put(_address(host, **marking) if is_ip else stix2.DomainName(value=host, **marking))
+            sco = put(
+                _address(host, **marking) if is_ip else stix2.DomainName(value=host, **marking)
+            )
             infra = put(
                 stix2.Infrastructure(
                     id=_sid("infrastructure", host),
@@ -273,7 +275,9 @@ def stix_bundle(campaigns: Iterable[CampaignFacts]) -> stix2.Bundle:
     markings = [tlp_marking(label) for label in TLP_IDS if label in labels]
     names = "|".join(sorted(f.name for f in campaigns))
     return stix2.Bundle(
-        *markings, *objects.values(), id=f"bundle--{uuid.uuid5(TOCSIN_NAMESPACE, 'bundle:' + names)}"
+        *markings,
+        *objects.values(),
+        id=f"bundle--{uuid.uuid5(TOCSIN_NAMESPACE, 'bundle:' + names)}",
     )
 
 

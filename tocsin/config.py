@@ -420,7 +420,9 @@ class MispConfig(Section):
     @classmethod
     def _http_url(cls, value: str) -> str:
         if value and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"expected an http(s) URL such as https://misp.example/, got {value!r}")
+            raise ValueError(
+                f"expected an http(s) URL such as https://misp.example/, got {value!r}"
+            )
         return value
 
 

@@ -86,7 +86,8 @@ def seed(db: Database, evidence_dir: Path) -> Seeded:
             s.add(row)
             s.flush()
             check = Check(url_id=row.id, kind="confirm", started_at=T0, finished_at=T0)
-            check.route, check.verdict, check.family, check.confidence = "browser", "malicious", family, 0.9
+            check.route, check.verdict, check.family = "browser", "malicious", family
+            check.confidence = 0.9
             check.rules, check.evidence_lines, check.redirect_chain = [f"tocsin.{family}"], [], []
             check.iocs = iocs or {}
             check.final_url = text
@@ -155,7 +156,7 @@ def seed(db: Database, evidence_dir: Path) -> Seeded:
 
 DESCRIBE_TYPES = json.loads(
     (Path(pymisp.__file__).parent / "data" / "describeTypes.json").read_text(encoding="utf-8")
-)
+)["result"]  # MISP's own answer, as PyMISP ships it
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -205,7 +206,11 @@ class FakeMisp:
         with self._lock:
             self.requests.append((method, path))
         if request.headers.get("Authorization") != self.key:
-            self._reply(request, 403, {"name": "Authentication failed.", "message": "x"})
+            message = (
+                "Authentication failed. Please make sure you pass the API key of an API"
+                " enabled user along in the Authorization header."
+            )
+            self._reply(request, 403, {"name": message, "message": message, "url": path})
             return
         if "application/json" not in (request.headers.get("Accept") or ""):
             self.problems.append(f"{method} {path}: Accept is not JSON")
@@ -244,9 +249,7 @@ class FakeMisp:
 
     def _edit(self, request: BaseHTTPRequestHandler, key: str, body: Any) -> None:
         event = self._checked(body)
-        found = next(
-            (e for e in self.events.values() if key in (e["uuid"], e.get("id"))), None
-        )
+        found = next((e for e in self.events.values() if key in (e["uuid"], e.get("id"))), None)
         if event is None or found is None:
             self._reply(request, 404, {"name": "Invalid event", "errors": ["Invalid event"]})
             return

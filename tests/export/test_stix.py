@@ -19,7 +19,7 @@ def _bundle(cli, *args: str) -> tuple[dict, str]:
 
 
 def test_the_bundle_passes_the_validator(seeded) -> None:
-    store, cli = seeded
+    _, cli = seeded
     bundle, text = _bundle(cli)
     results = validate_string(text, ValidationOptions(version="2.1"))
     errors = [str(e) for e in results.errors]
@@ -61,7 +61,8 @@ def test_the_bundle_passes_the_validator(seeded) -> None:
     # Hostile text survives exactly (JSON-escaped) in names, patterns and descriptions.
     assert {o["name"] for o in objects if o["type"] == "campaign"} == {CAMPAIGN, GREEN}
     patterns = {o["pattern"] for o in objects if o["type"] == "indicator"}
-    assert "[url:value = '" + HOSTILE_URL.replace("\\", "\\\\").replace("'", "\\'") + "']" in patterns
+    literal = HOSTILE_URL.replace("\\", "\\\\").replace("'", "\\'")
+    assert f"[url:value = '{literal}']" in patterns
     assert f"[file:hashes.'SHA-256' = '{PAYLOAD_SHA}']" in patterns
     described = [o.get("description", "") for o in objects if o["type"] == "indicator"]
     assert any(d.endswith(f'page title "{TITLE}"') for d in described)

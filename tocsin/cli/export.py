@@ -74,9 +74,7 @@ def _facts(app: App, campaign: str | None) -> list[CampaignFacts]:
     with app.existing_db.session() as session:
         names = [campaign] if campaign is not None else campaign_names(session)
         return [
-            campaign_facts(
-                session, name, default_tlp=config.board.default_tlp, evidence=evidence
-            )
+            campaign_facts(session, name, default_tlp=config.board.default_tlp, evidence=evidence)
             for name in names
         ]
 
