@@ -11,6 +11,7 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -172,16 +173,16 @@ def campaign_facts(
     served_at: dict[str, str] = {}
     for check in checks:
         iocs = check.iocs or {}
-        for value in iocs.get("domains", []):
+        for value in _texts(iocs, "domains"):
             if value.lower() not in site_hosts:
                 domains.add(value.lower())
-        for value in iocs.get("ips", []):
+        for value in _texts(iocs, "ips"):
             if value not in site_ips:
                 ips.add(value)
-        for value in iocs.get("urls", []):
+        for value in _texts(iocs, "urls"):
             if value not in seen_urls:
                 scripts.add(value)
-        for value in [check.payload_sha256, *iocs.get("sha256", [])]:
+        for value in [check.payload_sha256, *_texts(iocs, "sha256")]:
             if value:
                 hashes.add(value.lower())
                 if check.payload_sha256 == value and check.final_url:
@@ -189,6 +190,12 @@ def campaign_facts(
     facts.domains, facts.ips, facts.scripts = domains.values, ips.values, scripts.values
     facts.payloads = _payloads(session, campaign.id, hashes.values, served_at, evidence)
     return facts
+
+
+def _texts(iocs: dict[str, Any], kind: str) -> list[str]:
+    """One kind of a check's IOCs, strings only (the column is JSON)."""
+    values = iocs.get(kind) if isinstance(iocs, dict) else None
+    return [v for v in values if isinstance(v, str) and v] if isinstance(values, list) else []
 
 
 class _Bounded:

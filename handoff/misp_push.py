@@ -37,8 +37,9 @@ class MispClient:
         if not (config.url and config.key):
             raise UsageError("export --push misp: set misp.url and misp.key first")
         self.key = config.key
-        # PyMISP logs every refusal at ERROR itself; tocsin reports it once, as one line.
-        logging.getLogger("pymisp").setLevel(logging.CRITICAL)
+        # PyMISP logs refusals itself (a 5xx with the whole request body); tocsin reports
+        # each failure once, as one line, so its own log stays quiet.
+        logging.getLogger("pymisp").setLevel(logging.CRITICAL + 1)
         try:
             self.misp = PyMISP(
                 config.url,

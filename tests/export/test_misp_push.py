@@ -89,16 +89,21 @@ def test_no_url_or_key_is_a_usage_error(sqlite_seeded, tmp_path: Path) -> None:
 
 def test_tls_is_verified_unless_turned_off(sqlite_seeded, tmp_path: Path) -> None:
     """A certificate from an authority the system does not trust: refused by default,
-    taken with misp.verify_tls = false."""
+    taken when $REQUESTS_CA_BUNDLE names that authority, or with misp.verify_tls = false."""
     certs = make_certs(tmp_path / "certs", ["localhost"], ["127.0.0.1"])
     with FakeMisp(KEY, tls=certs.server_context()) as misp:
         cli = _cli(sqlite_seeded, tmp_path, url=misp.url, key=KEY)
         refused = cli("export", "--push", "misp", "--campaign", GREEN)
         assert refused.returncode == 1 and "certificate verify failed" in refused.stderr
         assert misp.events == {}
+        trusted = cli(
+            "export", "--push", "misp", "--campaign", GREEN,
+            env={"REQUESTS_CA_BUNDLE": str(certs.ca_path)},
+        )  # fmt: skip
+        assert trusted.returncode == 0 and "added" in trusted.stdout, trusted.stderr
         cli = _cli(sqlite_seeded, tmp_path, url=misp.url, key=KEY, verify_tls=False)
-        taken = cli("export", "--push", "misp", "--campaign", GREEN)
-        assert taken.returncode == 0, taken.stderr
+        unchecked = cli("export", "--push", "misp", "--campaign", GREEN)
+        assert unchecked.returncode == 0 and "updated" in unchecked.stdout, unchecked.stderr
         assert list(misp.events) == [event_uuid(GREEN)]
 
 
