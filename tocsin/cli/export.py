@@ -47,7 +47,7 @@ def command(app: App, fmt: str, campaign: str | None, push: str | None) -> int:
     if fmt in ("misp", "stix"):
         return _threat_intel(app, fmt, campaign)
     stream = data_stdout()
-    with app.existing_db.session() as session:
+    with app.db.session() as session:
         records = export_records(
             session, campaign=campaign, default_tlp=app.config.board.default_tlp
         )
@@ -71,7 +71,7 @@ def _facts(app: App, campaign: str | None) -> list[CampaignFacts]:
 
     config = app.config
     evidence = EvidenceStore.from_config(config)
-    with app.existing_db.session() as session:
+    with app.db.session() as session:
         names = [campaign] if campaign is not None else campaign_names(session)
         return [
             campaign_facts(session, name, default_tlp=config.board.default_tlp, evidence=evidence)
