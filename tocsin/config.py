@@ -104,10 +104,29 @@ def check_nameserver(value: str) -> str:
     return value.strip()
 
 
+def check_http_url(value: str) -> str:
+    """Empty, or an ``http(s)://host...`` URL (an operator's service: MISP, a TSA)."""
+    if value and not re.match(r"^https?://[^/\s]+", value, re.IGNORECASE):
+        raise ValueError(f"expected an http(s) URL such as https://host.example/, got {value!r}")
+    return value
+
+
+def check_uuid(value: str) -> str:
+    """Empty, or a UUID: checked at load, not at the first export."""
+    if value.strip():
+        try:
+            uuid.UUID(value.strip())
+        except ValueError:
+            raise ValueError(f"expected a UUID or nothing, got {value!r}") from None
+    return value.strip()
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 Cidr = Annotated[str, AfterValidator(check_cidr)]
 Nameserver = Annotated[str, AfterValidator(check_nameserver)]
+HttpUrl = Annotated[str, AfterValidator(check_http_url)]
+Uuid = Annotated[str, AfterValidator(check_uuid)]
 
 
 class Section(BaseModel):
@@ -395,35 +414,16 @@ class BoardConfig(Section):
     workers: int = Field(default=2, ge=1, le=64)  # processes serving the board
 
 
-def check_uuid(value: str) -> str:
-    """Empty, or a UUID such as ``6f1d...``: checked at load, not at the first export."""
-    if value.strip():
-        try:
-            uuid.UUID(value.strip())
-        except ValueError:
-            raise ValueError(f"expected a UUID or nothing, got {value!r}") from None
-    return value.strip()
-
-
 class MispConfig(Section):
     # The MISP instance ``tocsin export --push misp`` adds and updates events on.
-    url: str = ""
+    url: HttpUrl = ""
     key: str = ""  # the API key of a MISP user allowed to add events
     verify_tls: bool = True
     timeout: Duration = timedelta(seconds=30)
     # 0 your organisation only, 1 this community, 2 connected communities, 3 all.
     distribution: int = Field(default=0, ge=0, le=3)
     # Mixed into every event's uuid5; empty: tocsin's own namespace (docs/handoff.md).
-    uuid_namespace: Annotated[str, AfterValidator(check_uuid)] = ""
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if value and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(
-                f"expected an http(s) URL such as https://misp.example/, got {value!r}"
-            )
-        return value
+    uuid_namespace: Uuid = ""
 
 
 class Config(Section):
