@@ -177,8 +177,9 @@ def cli(tmp_path: Path, db_url: str) -> Cli:
 
 @pytest.fixture
 def sqlite_cli(tmp_path: Path) -> Cli:
-    """The CLI against a SQLite store in the test's own folder."""
+    """The CLI against a SQLite store in the test's own folder (made as `tocsin init` does)."""
     url = f"sqlite:///{tmp_path / 'tocsin.db'}"
+    migrate.upgrade(Database(url))
     config = write_config(tmp_path / "tocsin.toml", {"database": {"url": url}})
     return Cli(tmp_path, config)
 

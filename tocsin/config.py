@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import tomllib
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -103,10 +104,29 @@ def check_nameserver(value: str) -> str:
     return value.strip()
 
 
+def check_http_url(value: str) -> str:
+    """Empty, or an ``http(s)://host...`` URL (an operator's service: MISP, a TSA)."""
+    if value and not re.match(r"^https?://[^/\s]+", value, re.IGNORECASE):
+        raise ValueError(f"expected an http(s) URL such as https://host.example/, got {value!r}")
+    return value
+
+
+def check_uuid(value: str) -> str:
+    """Empty, or a UUID: checked at load, not at the first export."""
+    if value.strip():
+        try:
+            uuid.UUID(value.strip())
+        except ValueError:
+            raise ValueError(f"expected a UUID or nothing, got {value!r}") from None
+    return value.strip()
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 Cidr = Annotated[str, AfterValidator(check_cidr)]
 Nameserver = Annotated[str, AfterValidator(check_nameserver)]
+HttpUrl = Annotated[str, AfterValidator(check_http_url)]
+Uuid = Annotated[str, AfterValidator(check_uuid)]
 
 
 class Section(BaseModel):
@@ -407,6 +427,18 @@ class BoardConfig(Section):
     workers: int = Field(default=2, ge=1, le=64)  # processes serving the board
 
 
+class MispConfig(Section):
+    # The MISP instance ``tocsin export --push misp`` adds and updates events on.
+    url: HttpUrl = ""
+    key: str = ""  # the API key of a MISP user allowed to add events
+    verify_tls: bool = True
+    timeout: Duration = timedelta(seconds=30)
+    # 0 your organisation only, 1 this community, 2 connected communities, 3 all.
+    distribution: int = Field(default=0, ge=0, le=3)
+    # Mixed into every event's uuid5; empty: tocsin's own namespace (docs/handoff.md).
+    uuid_namespace: Uuid = ""
+
+
 class Config(Section):
     """The whole configuration; one attribute per TOML table."""
 
@@ -426,6 +458,7 @@ class Config(Section):
     escalation: EscalationConfig = EscalationConfig()
     suppress: SuppressConfig = SuppressConfig()
     board: BoardConfig = BoardConfig()
+    misp: MispConfig = MispConfig()
 
 
 def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:

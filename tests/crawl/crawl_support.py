@@ -32,6 +32,17 @@ FAST = {
 }
 
 
+def new_store(url: str) -> str:
+    """``url`` made a store at the current schema, as ``tocsin init`` makes it (no other
+    command creates one); returns the URL."""
+    from store import migrate
+
+    database = Database(url)
+    migrate.upgrade(database)
+    database.dispose()
+    return url
+
+
 def add_urls(
     db: Database, urls: Iterable[str], *, now: datetime = T0, campaign: str | None = None
 ) -> dict[str, int]:
@@ -58,13 +69,13 @@ def add_urls(
 
 
 def run_cli(
-    cwd: Path, config: Path, *args: str, timeout: float = 300
+    cwd: Path, config: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``tocsin --config CONFIG ARGS...`` as a user runs it."""
+    """``tocsin --config CONFIG ARGS...`` as a user runs it (``env``: variables to add)."""
     return subprocess.run(
         _command(config, args),
         cwd=cwd,
-        env=_env(),
+        env={**_env(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -11,10 +11,12 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from typing import Any
 
 import click
 from rich.logging import RichHandler
 
+from store.db import refused
 from tocsin import __version__, config
 from tocsin.app import App
 from tocsin.clock import Clock
@@ -72,6 +74,24 @@ class LazyGroup(click.Group):
         if cmd_name not in COMMANDS:
             return None
         return importlib.import_module(f"tocsin.cli.{cmd_name}").command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a database error it did not expect is one line, exit 2.
+
+        A read-only store, a role without rights or a full disk fails whatever
+        statement comes first, in any stage: the run cannot go on, and a traceback
+        (kept for ``-vv``) would bury the reason and print the statement's feed text.
+        """
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            return super().invoke(ctx)
+        except DBAPIError as exc:
+            app = ctx.obj
+            if not isinstance(app, App):
+                raise
+            logging.getLogger("tocsin").debug("the store refused", exc_info=True)
+            raise refused(exc, app.config.database.url) from None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):

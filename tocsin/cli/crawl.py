@@ -4,7 +4,8 @@ Scrapy fetches and triages each URL (offline, direct payload, HTML); HTML pages
 are confirmed in Chromium; the pipelines store the verdict, the evidence, and
 for malicious pages the site, its campaign and its incident. Progress goes to
 stderr; the closing table counts verdicts by family. Exit code 1 when some URLs
-ended in ``error`` (the table and the log say which).
+ended in ``error`` (the table and the log say which), or when the crawl stopped
+early because the evidence folder is full (one line; those URLs stay due at once).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from store.models import Url
 from tocsin.app import App
 from tocsin.cli._common import pass_app
 from tocsin.errors import UsageError
+from tocsin.safe_text import terminal_text
 from tocsin.ui import err, out, progress, table
 
 
@@ -64,6 +66,7 @@ def pack_matches(app: App, outcomes: Iterable[CheckOutcome]) -> list[list[object
 def command(app: App, limit: int | None, enqueue: bool) -> int:
     """Check every URL that is due: Scrapy fetch and triage, Playwright confirmation."""
     from crawler.runner import crawl_due
+    from pipelines.checks import HALTED
 
     if limit is not None and limit < 1:
         raise UsageError("--limit: expected a positive number")
@@ -82,7 +85,8 @@ def command(app: App, limit: int | None, enqueue: bool) -> int:
         def advance(outcome: CheckOutcome) -> None:
             bar.advance()
 
-        outcomes, _ = crawl_due(app, limit=limit, on_check=advance)
+        outcomes, results = crawl_due(app, limit=limit, on_check=advance)
+    halted = next((r.stats[HALTED] for r in results if r.stats.get(HALTED)), None)
 
     by_family: Counter[tuple[str, str]] = Counter(
         (o.verdict, o.family or "") for o in outcomes.values()
@@ -104,6 +108,10 @@ def command(app: App, limit: int | None, enqueue: bool) -> int:
             err.print(f"... and {len(errors) - 20} more errors")
     # Another crawl's URLs (leased to it) are not this one's to miss.
     missing = min(total - len(outcomes), unclaimed_due(app.db, app.clock.now()))
+    if halted:  # one line, even with -q: the operator must free space
+        left = f"{missing} URLs left due for the next crawl" if missing > 0 else "stopped"
+        click.echo(terminal_text(f"tocsin: crawl stopped: {halted}; {left}"), err=True)
+        return 1
     if missing > 0 and not app.quiet:
         err.print(f"crawl: {missing} due URLs were not checked (interrupted?)")
     return 1 if errors or missing > 0 else 0

@@ -155,7 +155,7 @@ def list_(app: App, as_json: bool) -> int:
     from store.queries import rule_matches
 
     rows = rule_inventory(app)
-    with app.existing_db.session() as session:
+    with app.db.session() as session:
         counts = rule_matches(session, app.clock.now() - WINDOW)
     for row in rows:
         row["matched_30d"] = counts.get(row["rule"], 0)
