@@ -29,7 +29,7 @@ from typing import Any
 
 from scrapy import Spider
 
-from crawler.items import CheckOutcome
+from crawler.items import CheckOutcome, Dropped
 from crawler.net import GuardedResolver, NetPolicy
 from crawler.settings import scrapy_settings
 from tocsin.app import App
@@ -51,6 +51,12 @@ class RunContext:
     outcomes: dict[int, CheckOutcome] = field(default_factory=dict)  # by url_id
     items: list[Any] = field(default_factory=list)  # CheckItems kept, not stored (visit())
     lock: threading.Lock = field(default_factory=threading.Lock)
+    dropped: list[Dropped] = field(default_factory=list)  # lease taken over: not stored
+
+    def drop(self, dropped: Dropped) -> None:
+        """Called by the check pipeline for a check the store dropped (its lease was lost)."""
+        with self.lock:
+            self.dropped.append(dropped)
 
     def report(self, outcome: CheckOutcome) -> None:
         """Called by the check pipeline once a check is committed."""

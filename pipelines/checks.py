@@ -27,7 +27,7 @@ from typing import Any
 
 from scrapy.exceptions import DropItem
 
-from crawler.items import CheckItem, CheckOutcome
+from crawler.items import CheckItem, CheckOutcome, Dropped
 from pipelines.worker import WORKER, CheckWorker, Postponed, handle_batch, start_job
 from tocsin.config import Config
 
@@ -84,6 +84,9 @@ class CheckPipeline:
         if isinstance(outcome, Postponed):
             self._halt(outcome.reason)
             raise DropItem(f"not stored: {outcome.reason}", log_level="DEBUG")
+        if isinstance(outcome, Dropped):  # its lease was taken over: another crawl stores it
+            self.ctx.drop(outcome)
+            raise DropItem(outcome.reason)
         if outcome is not None:
             item.verdict, item.family = outcome.verdict, outcome.family
             item.confidence, item.rules = outcome.confidence, list(outcome.rules)

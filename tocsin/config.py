@@ -223,6 +223,19 @@ class CrawlConfig(Section):
     # (open incidents are, by `recheck`).
     error_retry_after: Duration = timedelta(hours=6)
     max_attempts: int = Field(default=3, ge=1, le=100)
+    # A crawl's lease on a URL lapses after this long unless the crawl extends it (it
+    # does, every third of the term, while it runs): the backstop when a worker dies.
+    lease_seconds: int = Field(default=600, ge=10, le=86400)
+
+
+class WorkerConfig(Section):
+    """`tocsin worker` and `tocsin crawl --enqueue` (PostgreSQL only)."""
+
+    queue: str = Field(default="crawl", min_length=1, max_length=100)
+    # How often a worker says it is alive, and after how long without a word its
+    # jobs are retried by the other workers.
+    heartbeat: Duration = timedelta(seconds=10)
+    stalled_after: Duration = timedelta(seconds=30)
 
 
 class SignaturesConfig(Section):
@@ -433,6 +446,7 @@ class Config(Section):
     network: NetworkConfig = NetworkConfig()
     browser: BrowserConfig = BrowserConfig()
     crawl: CrawlConfig = CrawlConfig()
+    worker: WorkerConfig = WorkerConfig()
     signatures: SignaturesConfig = SignaturesConfig()
     evidence: EvidenceConfig = EvidenceConfig()
     ingest: IngestConfig = IngestConfig()

@@ -227,6 +227,8 @@ def test_scrapy_crawl_check_reads_the_tocsin_config(sandbox, tmp_path: Path) -> 
 def test_tocsin_crawl_limit_and_nothing_due(sandbox, tmp_path: Path) -> None:
     from crawl_support import run_cli
 
+    from store import leases
+
     db_url = new_store(f"sqlite:///{tmp_path / 'tocsin.db'}")
     config = sandbox_config(sandbox, tmp_path, db_url)
     app = App(config_path=config)
@@ -237,6 +239,7 @@ def test_tocsin_crawl_limit_and_nothing_due(sandbox, tmp_path: Path) -> None:
     assert "Checked 1 URLs" in first.stdout and "malware-download" in first.stdout
     with app.db.session() as session:
         assert sorted(u.verdict for u in session.scalars(select(Url))) == ["malicious", "pending"]
+    assert leases.held(app.db) == 0  # --limit 1 claimed one URL, and its check released it
     assert run_cli(tmp_path, config, "crawl").returncode == 0
     idle = run_cli(tmp_path, config, "crawl")
     assert idle.returncode == 0 and "nothing is due" in idle.stderr

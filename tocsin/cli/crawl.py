@@ -17,6 +17,7 @@ import click
 from sqlalchemy import and_, func, or_, select
 
 from crawler.items import CheckOutcome
+from store.leases import unclaimed_due
 from store.models import Url
 from tocsin.app import App
 from tocsin.cli._common import pass_app
@@ -56,14 +57,23 @@ def pack_matches(app: App, outcomes: Iterable[CheckOutcome]) -> list[list[object
 
 @click.command(name="crawl")
 @click.option("--limit", type=int, default=None, metavar="N", help="Check at most N URLs.")
+@click.option(
+    "--enqueue",
+    is_flag=True,
+    help="Queue the due URLs in batches for `tocsin worker` instead (PostgreSQL).",
+)
 @pass_app
-def command(app: App, limit: int | None) -> int:
+def command(app: App, limit: int | None, enqueue: bool) -> int:
     """Check every URL that is due: Scrapy fetch and triage, Playwright confirmation."""
     from crawler.runner import crawl_due
     from pipelines.checks import HALTED
 
     if limit is not None and limit < 1:
         raise UsageError("--limit: expected a positive number")
+    if enqueue:  # issue 14: batches for `tocsin worker`
+        from tocsin.cli.enqueue import enqueue_due
+
+        return enqueue_due(app, limit)
     due = _due_count(app)
     total = min(due, limit) if limit is not None else due
     if total == 0:
@@ -96,7 +106,8 @@ def command(app: App, limit: int | None) -> int:
             err.print(f"error: {outcome.url[:200]}: {(outcome.error or '')[:200]}", markup=False)
         if len(errors) > 20:
             err.print(f"... and {len(errors) - 20} more errors")
-    missing = total - len(outcomes)
+    # Another crawl's URLs (leased to it) are not this one's to miss.
+    missing = min(total - len(outcomes), unclaimed_due(app.db, app.clock.now()))
     if halted:  # one line, even with -q: the operator must free space
         left = f"{missing} URLs left due for the next crawl" if missing > 0 else "stopped"
         click.echo(terminal_text(f"tocsin: crawl stopped: {halted}; {left}"), err=True)
