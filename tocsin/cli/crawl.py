@@ -14,11 +14,9 @@ from collections import Counter
 from collections.abc import Iterable
 
 import click
-from sqlalchemy import and_, func, or_, select
 
 from crawler.items import CheckOutcome
 from store.leases import unclaimed_due
-from store.models import Url
 from tocsin.app import App
 from tocsin.cli._common import pass_app
 from tocsin.errors import UsageError
@@ -27,21 +25,10 @@ from tocsin.ui import err, out, progress, table
 
 
 def _due_count(app: App) -> int:
-    now = app.clock.now()
-    with app.db.session() as session:
-        return (
-            session.scalar(
-                select(func.count())
-                .select_from(Url)
-                .where(
-                    or_(
-                        Url.verdict == "pending",
-                        and_(Url.next_check_at.is_not(None), Url.next_check_at <= now),
-                    )
-                )
-            )
-            or 0
-        )
+    """Due URLs that no other crawl holds: what this run can take (the progress total)."""
+    from store.leases import unclaimed_due
+
+    return unclaimed_due(app.db, app.clock.now())
 
 
 def pack_matches(app: App, outcomes: Iterable[CheckOutcome]) -> list[list[object]]:
