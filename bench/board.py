@@ -103,7 +103,7 @@ from tocsin.sandbox.core import to_toml  # noqa: E402
 from tocsin.sandbox.web import free_port  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/tocsin_board_bench"
-HOME = Path("/tmp/tocsin-board-bench")
+HOME = Path(tempfile.gettempdir()) / "tocsin-board-bench"  # its own cache of seeded stores
 SEED_LOG = HOME / "seeded.json"
 CHUNK = 20_000
 PASSWORD = "bench password 0123"

@@ -217,6 +217,10 @@ def main() -> None:
         SandboxProcess(Path(tmp) / "sandbox", scale=args.urls) as sandbox,
     ):
         db_url = args.db or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        from store import migrate
+        from store.db import Database
+
+        migrate.upgrade(Database(db_url))  # what `tocsin init` does; no stage creates a store
         common = {
             "crawl": {"concurrency": 64, "per_domain": 8},
             "enrich": {"in_crawl": False},  # bench/enrich.py measures enrichment

@@ -127,7 +127,12 @@ def run_tocsin(
     config = workdir / "tocsin.toml"
     config.write_text(f'[database]\nurl = "{url}"\n', encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
-    command = [sys.executable, "-m", "tocsin", "--config", str(config), "-q", "ingest", str(feed)]
+    base = [sys.executable, "-m", "tocsin", "--config", str(config), "-q"]
+    init = subprocess.run([*base, "init"], capture_output=True, text=True, env=env, check=False)
+    if init.returncode != 0:  # only `init` creates a store; its time is not the ingest's
+        sys.exit(f"tocsin init failed ({init.returncode}):\n{init.stderr}")
+    command = [*base, "ingest", str(feed)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     elapsed = time.perf_counter() - started
@@ -135,7 +140,8 @@ def run_tocsin(
         sys.exit(f"tocsin ingest failed ({proc.returncode}):\n{proc.stderr}")
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     summary = next((line for line in proc.stdout.splitlines() if " new, " in line), "")
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, summary
+    cpu = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
+    return elapsed, cpu, usage.ru_maxrss, summary
 
 
 def run_baseline(feed: Path, workdir: Path, batch: int = 5000) -> float:

@@ -331,7 +331,8 @@ def part_smtp(args: argparse.Namespace, folder: Path) -> None:
     assert received == args.smtp_messages, received
     print(
         f"smtp: {received:,} messages to the sandbox relay in {elapsed:.1f} s "
-        f"({received / elapsed:,.1f} messages/s, one connection, journal fsync per message)"
+        f"({received / elapsed:,.1f} messages/s, one connection, "
+        "relay journal in the store: two commits per message)"
     )
 
 

@@ -64,6 +64,9 @@ class CheckItem:
     # Set by the spider (screenshot, DOM...) and the evidence keeper (payload zips).
     blobs: list[Blob] = field(repr=False, default_factory=list)
     meta: dict[str, Any] = field(repr=False, default_factory=dict)
+    # The token of the lease the crawl took on the URL (store.leases); None for visits
+    # that claim nothing (re-checks of given URLs). Stored only while it still holds.
+    lease: str | None = None
 
     def fail(self, reason: str) -> None:
         """Make this an ``error`` check that says why, keeping only what names the visit.
@@ -73,6 +76,7 @@ class CheckItem:
         can be stored and the URL is retried on the usual schedule.
         """
         keep = CheckItem(self.url_id, self.url, self.kind, self.started_at, self.finished_at)
+        keep.lease = self.lease
         self.__dict__.update(keep.__dict__)
         self.route, self.route_reason, self.verdict, self.error = "error", reason, "error", reason
 
@@ -93,3 +97,12 @@ class CheckOutcome:
     route: str | None
     incident_id: int | None = None
     campaign: str | None = None
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A check not stored because its URL's lease was taken over by another crawl."""
+
+    url_id: int
+    url: str
+    reason: str

@@ -29,7 +29,7 @@ from typing import Any
 
 from scrapy import Spider
 
-from crawler.items import CheckOutcome
+from crawler.items import CheckOutcome, Dropped
 from crawler.net import GuardedResolver, NetPolicy
 from crawler.settings import scrapy_settings
 from tocsin.app import App
@@ -49,7 +49,14 @@ class RunContext:
     app: App
     on_check: Callable[[CheckOutcome], None] | None = None
     outcomes: dict[int, CheckOutcome] = field(default_factory=dict)  # by url_id
+    items: list[Any] = field(default_factory=list)  # CheckItems kept, not stored (visit())
     lock: threading.Lock = field(default_factory=threading.Lock)
+    dropped: list[Dropped] = field(default_factory=list)  # lease taken over: not stored
+
+    def drop(self, dropped: Dropped) -> None:
+        """Called by the check pipeline for a check the store dropped (its lease was lost)."""
+        with self.lock:
+            self.dropped.append(dropped)
 
     def report(self, outcome: CheckOutcome) -> None:
         """Called by the check pipeline once a check is committed."""
@@ -220,16 +227,18 @@ def run_spiders(
     *,
     on_check: Callable[[CheckOutcome], None] | None = None,
     settings: dict[str, Any] | None = None,
+    ctx: RunContext | None = None,
 ) -> list[CrawlResult]:
     """Run ``[(SpiderCls, kwargs), ...]`` one after the other and wait for them.
 
     Callable any number of times per process. ``on_check`` is called (from a
     worker thread) after each check is stored; ``settings`` overrides Scrapy
-    settings for this run (benchmarks, tests).
+    settings for this run (benchmarks, tests); ``ctx`` is the run's context when
+    the caller wants what its components leave there.
     """
     specs = list(specs)
     key = uuid.uuid4().hex
-    ctx = RunContext(app, on_check=on_check)
+    ctx = ctx or RunContext(app, on_check=on_check)
     _RUNS[key] = ctx
     scrapy = scrapy_settings(
         app.config,
@@ -237,7 +246,8 @@ def run_spiders(
         TOCSIN_NOW=app.clock.frozen.isoformat() if app.clock.frozen else "",
         **(settings or {}),
     )
-    app.db  # noqa: B018 - open (and on first use create) the store before the crawl starts
+    if "ITEM_PIPELINES" not in (settings or {}):  # the store pipelines: open it first
+        app.db  # noqa: B018 - open (and on first use create) the store before the crawl starts
     reactor_thread = _ReactorThread.get()
     active: list[Any] = []
 
@@ -306,3 +316,35 @@ def check_urls(
 
     run_spiders(app, [(CheckSpider, {"kind": kind, "url_ids": ids})], on_check=collect)
     return CheckSummary(outcomes, [i for i in ids if i not in outcomes])
+
+
+class KeepItems:
+    """An item pipeline that keeps each check in the run instead of storing it."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> KeepItems:
+        return cls(run_context(crawler))
+
+    def process_item(self, item: Any) -> Any:
+        with self.ctx.lock:
+            self.ctx.items.append(item)
+        return item
+
+
+def visit(app: App, urls: Sequence[str]) -> list[Any]:
+    """Crawl ``urls`` as ``tocsin crawl`` does (guard, triage, Chromium) and return their
+    ``CheckItem``s unjudged and unstored: nothing is written to the store
+    (``tocsin rules test``)."""
+    from crawler.spiders.check import CheckSpider
+
+    ctx = RunContext(app)
+    run_spiders(
+        app,
+        [(CheckSpider, {"kind": "test", "targets": list(urls)})],
+        settings={"ITEM_PIPELINES": {f"{__name__}.KeepItems": 300}},
+        ctx=ctx,
+    )
+    return ctx.items

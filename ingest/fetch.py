@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
@@ -42,18 +43,32 @@ class _Transient(FetchError):
         self.retry_after = retry_after
 
 
-def fetch(url: str, config: Config, sink: BinaryIO) -> int:
+@dataclass(frozen=True)
+class Bounds:
+    """How long a download may take and how large it may be, and the keys that say so."""
+
+    timeout: float
+    max_bytes: int
+    timeout_key: str = "ingest.fetch_timeout"
+    max_bytes_key: str = "ingest.fetch_max_bytes"
+    purpose: str = "feed ingest"  # in the User-Agent
+
+
+def fetch(url: str, config: Config, sink: BinaryIO, bounds: Bounds | None = None) -> int:
     """Write the body at ``url`` to ``sink``; return its size or raise :class:`FetchError`.
 
     ``ingest.fetch_timeout`` bounds the whole download, retries included (and
     each network operation); ``ingest.fetch_max_bytes`` bounds the body after
-    any ``Content-Encoding`` is undone. Each address the guard allows is tried
-    in turn, and a transient failure is tried again (``ATTEMPTS`` in all), so a
-    feed behind several addresses, or one busy for a moment, still arrives.
-    ``sink`` must be seekable: a retry starts it again.
+    any ``Content-Encoding`` is undone (other fetches, such as rule packs, pass
+    their own ``bounds``). Each address the guard allows is tried in turn, and a
+    transient failure is tried again (``ATTEMPTS`` in all), so a feed behind
+    several addresses, or one busy for a moment, still arrives. ``sink`` must be
+    seekable: a retry starts it again.
     """
-    timeout = config.ingest.fetch_timeout.total_seconds()
-    fetcher = _Fetcher(config, time.monotonic() + timeout)
+    if bounds is None:
+        bounds = Bounds(config.ingest.fetch_timeout.total_seconds(), config.ingest.fetch_max_bytes)
+    timeout = bounds.timeout
+    fetcher = _Fetcher(config, time.monotonic() + timeout, bounds)
     with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
         attempt = 0
         while True:
@@ -72,12 +87,12 @@ def fetch(url: str, config: Config, sink: BinaryIO) -> int:
 
 
 class _Fetcher:
-    def __init__(self, config: Config, deadline: float) -> None:
+    def __init__(self, config: Config, deadline: float, bounds: Bounds) -> None:
         self.guard = Guard.from_config(config.network)
         self.resolver = Resolver.from_config(config.network)
-        self.cap = config.ingest.fetch_max_bytes
+        self.bounds = bounds
         self.deadline = deadline
-        self.headers = {"User-Agent": f"tocsin/{__version__} (feed ingest)"}
+        self.headers = {"User-Agent": f"tocsin/{__version__} ({bounds.purpose})"}
 
     def fetch(self, client: httpx.Client, url: str, sink: BinaryIO) -> int:
         """One try: follow redirects by hand, each hop through the guard."""
@@ -93,7 +108,7 @@ class _Fetcher:
                     raise _Transient(status, wait)
                 if response.status_code != 200:
                     raise FetchError(status)
-                return _save(response, sink, self.cap, self.deadline)
+                return _save(response, sink, self.bounds, self.deadline)
             except httpx.TransportError as exc:
                 raise _Transient(f"{host}: {exc.__class__.__name__}: {exc}") from None
             except httpx.HTTPError as exc:
@@ -151,16 +166,17 @@ def _pinned_request(
     )
 
 
-def _save(response: httpx.Response, sink: BinaryIO, cap: int, deadline: float) -> int:
+def _save(response: httpx.Response, sink: BinaryIO, bounds: Bounds, deadline: float) -> int:
+    cap, key = bounds.max_bytes, bounds.max_bytes_key
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap and "content-encoding" not in response.headers:
-        raise FetchError(f"over the size cap: {declared} bytes > ingest.fetch_max_bytes {cap}")
+        raise FetchError(f"over the size cap: {declared} bytes > {key} {cap}")
     size = 0
     for chunk in response.iter_bytes(_CHUNK):
         size += len(chunk)
         if size > cap:
-            raise FetchError(f"over the size cap: more than ingest.fetch_max_bytes {cap} bytes")
+            raise FetchError(f"over the size cap: more than {key} {cap} bytes")
         if time.monotonic() > deadline:
-            raise FetchError("took longer than ingest.fetch_timeout")
+            raise FetchError(f"took longer than {bounds.timeout_key}")
         sink.write(chunk)
     return size

@@ -649,7 +649,8 @@ def serve(inbox: Any, outbox: Any) -> None:
                     counts = store.commit()
                     pickle.dump(("ok", counts.new, counts.duplicate, counts.rejected), outbox)
             except Exception as exc:
-                log.exception("ingest writer process")
+                # The parent says it in one line (StoreError); the traceback is for -vv.
+                log.debug("ingest writer process", exc_info=True)
                 failure = (
                     f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                 )

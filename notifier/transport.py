@@ -33,14 +33,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from notifier import faults
 from notifier.safety import server_text
 from store.db import Database
+from store.dburl import mask_password
 from store.models import RelayJournal
 from tocsin.config import Config
 from tocsin.errors import ConfigError, StoreError
 
 log = logging.getLogger(__name__)
 
-# "unreachable": no session with the relay at all (refused, timed out, TLS or log-in
-# failed). Not the recipient's fault, so the notice goes back to the queue untouched.
+# "unreachable": nothing was handed over, and not for the recipient's fault: no session
+# with the relay (refused, timed out, TLS or log-in failed), or the outbox or the relay
+# journal cannot be written (a full disk, a read-only store). The notice goes back to the
+# queue untouched (no attempt counted, no back-off), the run stops and says why in one
+# line, and the next run after the cause is fixed sends it, once.
 Status = Literal["accepted", "temporary", "permanent", "ambiguous", "unreachable"]
 Lookup = Literal["accepted", "begun", "absent"]
 
@@ -80,7 +84,12 @@ class MaildirTransport:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         for sub in ("tmp", "new", "cur"):
-            (self.path / sub).mkdir(parents=True, exist_ok=True)
+            try:
+                (self.path / sub).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    "notify.outbox_dir", f"cannot make {self.path / sub}: {exc.strerror}"
+                ) from None
 
     def lookup(self, message_id: str) -> Lookup:
         name = file_name(message_id)
@@ -101,18 +110,20 @@ class MaildirTransport:
             return Outcome("accepted")  # already there: delivering is idempotent
         tmp = self.path / "tmp" / f"{name}.{os.getpid()}"
         try:
-            with open(tmp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
             try:
+                with open(tmp, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
                 os.link(tmp, self.path / "new" / name)  # atomic; fails if it exists
             except FileExistsError:
                 pass
             finally:
-                tmp.unlink(missing_ok=True)
-        except OSError as exc:
-            return Outcome("temporary", error=f"cannot write the outbox: {exc}", stop=True)
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
+        except OSError as exc:  # a full disk, a read-only folder: the same for every message
+            problem = f"cannot write the outbox {self.path}: {exc.strerror or exc}"
+            return Outcome("unreachable", error=problem, stop=True)
         return Outcome("accepted")
 
     def flush(self) -> None:
@@ -295,11 +306,13 @@ class SmtpTransport:
         try:
             self.journal.write("begin", message_id)  # committed before DATA starts
         except SQLAlchemyError as exc:
+            # Nothing was handed over (RSET), and without ``begin`` no message may go:
+            # a crash during DATA would leave no trace and the next run would send it
+            # again. The store's trouble is every message's, so the run stops.
             _reset(conn)
-            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            return Outcome(
-                "temporary", None, f"cannot write the relay journal: {reason}", stop=True
-            )
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            reason = mask_password(reason, self.journal.db.url)
+            return Outcome("unreachable", None, f"cannot write the relay journal: {reason}", True)
         faults.point("during-data")
         try:
             code, reply = conn.data(data)

@@ -23,7 +23,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crawler.items import CheckItem, CheckOutcome
+from crawler.items import CheckItem, CheckOutcome, Dropped
 from crawler.signatures.domains import host_of, registered_domain
 from pipelines import executables
 from store import eventlog, incidents
@@ -34,6 +34,24 @@ from tocsin.config import Config
 log = logging.getLogger("tocsin.crawl.store")
 
 MAX_CAMPAIGN_IOCS = 200
+
+Stored = CheckOutcome | Dropped | None  # stored; dropped (lease taken over); not stored
+
+
+def _lease_lost(items: list[CheckItem], urls: dict[int, Url]) -> dict[int, Dropped]:
+    """The checks whose URL another crawl has leased since (by ``id(item)``): not stored.
+
+    Their crawl was presumed dead (its lease lapsed, or its job was retried), and the
+    crawl that took over stores the URL's check for the round.
+    """
+    lost: dict[int, Dropped] = {}
+    for item in items:
+        url = urls.get(item.url_id)
+        if item.lease and url is not None and url.lease_token != item.lease:
+            holder = "nobody" if url.lease_token is None else "another crawl"
+            lost[id(item)] = Dropped(item.url_id, item.url, f"lease lost: {holder} holds it now")
+            log.warning("store: dropped the check of %s: its lease is lost", item.url)
+    return lost
 
 
 class StoreWriter:
@@ -47,7 +65,7 @@ class StoreWriter:
         # While a batch's campaigns are chosen: the new ones, by name and by cluster key.
         self._fresh: dict[str, Any] | None = None
 
-    def store_batch(self, items: list[CheckItem], now: datetime) -> list[CheckOutcome | None]:
+    def store_batch(self, items: list[CheckItem], now: datetime) -> list[Stored]:
         """One transaction for the batch; item by item if it fails.
 
         A concurrent writer (an IntegrityError) or one check the database refuses
@@ -65,7 +83,7 @@ class StoreWriter:
             log.log(DEBUG if raced else WARNING, "store: storing one by one", exc_info=True)
         return [self.store(item, now) for item in items]
 
-    def store(self, item: CheckItem, now: datetime) -> CheckOutcome | None:
+    def store(self, item: CheckItem, now: datetime) -> Stored:
         """Store one check; one the database refuses is stored as an ``error`` saying so."""
         for last_try in (False, True):
             try:
@@ -80,7 +98,7 @@ class StoreWriter:
                 item.fail(f"the check could not be stored ({type(exc).__name__}); kept as an error")
         return None
 
-    def _store_one(self, item: CheckItem, now: datetime) -> CheckOutcome | None:
+    def _store_one(self, item: CheckItem, now: datetime) -> Stored:
         for attempt in range(3):
             try:
                 with self.db.claim() as session:
@@ -96,12 +114,16 @@ class StoreWriter:
         self.key_index.clear()
         self.names = None
 
-    def _store_many(
-        self, session: Session, items: list[CheckItem], now: datetime
-    ) -> list[CheckOutcome | None]:
+    def _store_many(self, session: Session, items: list[CheckItem], now: datetime) -> list[Stored]:
         """Checks, evidence, URL states and events in few statements; then the incidents."""
+        everything = items
         ids = {item.url_id for item in items}
-        urls = {u.id: u for u in session.scalars(select(Url).where(Url.id.in_(ids)))}
+        query = select(Url).where(Url.id.in_(ids))
+        if any(item.lease for item in items):  # hold the rows: a lease is checked, then released
+            query = query.order_by(Url.id).with_for_update()  # in one order: no deadlock
+        urls = {u.id: u for u in session.scalars(query)}
+        dropped = _lease_lost(items, urls)
+        items = [item for item in items if id(item) not in dropped]
         executables.corroborate(session, items)  # a compromised site's lone executable
         rows: list[tuple[CheckItem, Url, Check]] = []
         for item in items:
@@ -109,6 +131,8 @@ class StoreWriter:
             if url is None:
                 log.warning("URL %s vanished before its check was stored", item.url_id)
                 continue
+            if item.lease:  # stored: the lease is done with, in the same transaction
+                url.lease_token = url.lease_job = url.lease_expires_at = None
             rows.append((item, url, _check_row(item, url, now)))
         session.add_all([check for _, _, check in rows])
         session.flush()  # one multi-row INSERT ... RETURNING for the checks' ids
@@ -216,7 +240,7 @@ class StoreWriter:
                 incident_id=incident_id,
                 campaign=campaign_name,
             )
-        return [outcomes.get(id(item)) for item in items]
+        return [dropped.get(id(item)) or outcomes.get(id(item)) for item in everything]
 
     def _sites(
         self, session: Session, pairs: list[tuple[Url, CheckItem]], now: datetime

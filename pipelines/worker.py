@@ -19,6 +19,7 @@ instead of failing every batch it is put in (``pipelines.checks``).
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import signal
 import threading
@@ -40,6 +41,23 @@ from tocsin.config import Config
 
 log = logging.getLogger("tocsin.crawl.worker")
 
+# A full disk (or quota): every later evidence write would fail the same way.
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+@dataclass(frozen=True)
+class Postponed:
+    """A check that was not stored because its evidence could not be written (no space
+    left): nothing of it is kept, so its URL stays as it was, due at once for the next
+    crawl, and not ``error`` with its next check hours away. The crawl stops."""
+
+    reason: str
+
+
+def no_space(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in NO_SPACE
+
+
 # ---------------------------------------------------------------- in the worker
 
 
@@ -59,20 +77,37 @@ class Job:
             db, Engine.for_config(config), EvidenceKeeper(config, db), StoreWriter(db, config)
         )
 
-    def handle(self, items: list[CheckItem], now: datetime) -> list[CheckOutcome | None]:
+    def handle(
+        self, items: list[CheckItem], now: datetime
+    ) -> list[CheckOutcome | Postponed | None]:
         """Judge and keep each check, then store the batch in one transaction.
 
         A rule that fails is logged and skipped by the engine; a check that fails
         otherwise becomes an ``error`` saying so, and the rest of the batch goes on.
+        When the evidence folder is full, that check and the rest of the batch are
+        :class:`Postponed` (not tried: they would fail alike); the ones kept before
+        are stored.
         """
+        kept: list[CheckItem] = []
+        full: Postponed | None = None
         for item in items:
+            if full is not None:
+                continue
             try:
                 judge(self.engine, item)
                 self.keeper.keep(item)
             except Exception as exc:
+                if no_space(exc):
+                    log.debug("evidence: no space for %s", item.url, exc_info=True)
+                    where = self.keeper.store.root
+                    full = Postponed(f"cannot write evidence in {where}: {exc.strerror}")
+                    continue
                 log.error("judging %s failed", item.url, exc_info=True)
                 item.fail(f"tocsin failed to judge this check ({type(exc).__name__}: {exc})"[:300])
-        return self.writer.store_batch(items, now)
+            kept.append(item)
+        stored = iter(self.writer.store_batch(kept, now) if kept else [])
+        kept_ids = {id(item) for item in kept}
+        return [next(stored) if id(item) in kept_ids else full for item in items]
 
 
 _JOBS: dict[str, Job] = {}
@@ -86,7 +121,7 @@ def start_job(token: str, config: Config) -> None:
 
 def handle_batch(
     token: str, config: Config, now: datetime, items: list[CheckItem]
-) -> list[CheckOutcome | None]:
+) -> list[CheckOutcome | Postponed | None]:
     """The worker's entry point for a batch of ``token``'s checks."""
     start_job(token, config)  # a no-op, unless this worker replaced one that died
     return _JOBS[token].handle(items, now)

@@ -38,6 +38,19 @@ from tocsin.errors import ConfigError, StoreError
 UNAVAILABLE = (OperationalError, InterfaceError)
 
 
+def driver_problem(exc: BaseException, url: str) -> str:
+    """A database error as one line: the driver's own words (what was refused, and why),
+    the password masked, never the statement or its parameters (they hold feed text)."""
+    orig = getattr(exc, "orig", None) or exc
+    return " ".join(mask_password(str(orig), url).split()) or type(orig).__name__
+
+
+def refused(exc: BaseException, url: str) -> StoreError:
+    """The one-line error for a store that refused a statement: read-only, a role without
+    the rights, a full disk. The command stops (exit 2); a traceback is for ``-vv``."""
+    return StoreError(f"the store {shown_url(url)} refused: {driver_problem(exc, url)}")
+
+
 def normalise_url(url: str) -> str:
     """Accept ``postgres://`` and ``postgresql://`` and pick the psycopg 3 driver."""
     for prefix in ("postgres://", "postgresql://"):
@@ -142,7 +155,7 @@ class Database:
 
     ``create=False``: a SQLite file that does not exist is a :class:`StoreError`, and
     no folder is made for it, so a mistyped path is said instead of becoming a new
-    empty store; only ``tocsin init`` (and the pipeline stages) create.
+    empty store; only ``tocsin init`` creates (every other command opens with it off).
     """
 
     def __init__(
@@ -165,9 +178,7 @@ class Database:
         if self.dialect == "sqlite":
             path = sqlite_file(self.url)
             if path is not None and not create and not path.is_file():
-                raise StoreError(
-                    f"no tocsin database at {path} (database.url): `tocsin init` creates one"
-                )
+                raise StoreError(f"no store at {path} (database.url): run `tocsin init` first")
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}

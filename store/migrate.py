@@ -8,11 +8,10 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import DatabaseError
 
-from store.db import Database
-from store.dburl import mask_password
+from store.db import Database, driver_problem
 from tocsin.errors import StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -34,7 +33,7 @@ def current_revision(db: Database) -> str | None:
         with db.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     except DatabaseError as exc:  # also "file is not a database" (not an OperationalError)
-        problem = " ".join(mask_password(str(exc.orig), db.url).split())
+        problem = driver_problem(exc, db.url)
         raise StoreError(f"cannot open the database {db.shown_url}: {problem}") from None
 
 
@@ -48,23 +47,41 @@ def upgrade(db: Database) -> tuple[str | None, str]:
     return before, head_revision(db)
 
 
-def ensure_ready(db: Database) -> bool:
-    """Check the schema is at head; create it on a brand-new database.
+def ensure_ready(db: Database) -> None:
+    """Check the schema is at head, for every command but ``tocsin init``.
 
-    Returns True when it had to create the schema. An existing database at an
-    older revision is not migrated behind the operator's back: that is
-    ``tocsin init``'s job.
+    Nothing is created or migrated behind the operator's back: a database without
+    tocsin's schema (a new PostgreSQL database, an empty file) and one at an older
+    revision are both ``tocsin init``'s job, said in one line.
     """
     current = current_revision(db)
     head = head_revision(db)
     if current == head:
-        return False
+        return
     if current is None:
         with db.engine.connect() as conn:
             if inspect(conn).get_table_names():
                 raise StoreError(
                     f"{db.shown_url} has tables but no tocsin schema version; refusing to touch it"
                 )
-        upgrade(db)
-        return True
+        raise StoreError(
+            _unusable_schema(db) or f"no tocsin store in {db.shown_url}: run `tocsin init` first"
+        )
     raise StoreError(f"database is at revision {current}, expected {head}: run `tocsin init`")
+
+
+def _unusable_schema(db: Database) -> str | None:
+    """Why a PostgreSQL role sees no tables: no schema of its search_path that it may
+    use. Said as such, or a role without rights would be told to run ``init``."""
+    if db.dialect != "postgresql":
+        return None
+    with db.engine.connect() as conn:
+        user, path, schema = conn.execute(
+            text("SELECT current_user, current_setting('search_path'), current_schema()")
+        ).one()
+    if schema is not None:
+        return None
+    return (
+        f"the store {db.shown_url} refused: the role {user} may use no schema of its"
+        f" search_path ({path}): grant it USAGE on the schema and rights on its tables"
+    )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +20,7 @@ from store.bounces import bounce_fields, bounce_summary, bounces_cell
 from store.models import (
     VERDICTS,
     Campaign,
+    Check,
     Contact,
     Incident,
     IncidentUrl,
@@ -410,3 +411,15 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
         "resolved": incident.get("resolved"),
         "contact_bounces": bounces_cell(record["contacts"]),
     }
+
+
+def rule_matches(session: Session, since: datetime) -> Counter[str]:
+    """How many checks since ``since`` each rule matched (``checks.rules``), on both
+    engines alike: the JSON lists are counted here, streamed, not in SQL."""
+    counts: Counter[str] = Counter()
+    rows = session.execute(
+        select(Check.rules).where(Check.started_at >= since).execution_options(yield_per=2000)
+    )
+    for (rules,) in rows:
+        counts.update(set(rules or ()))
+    return counts

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from tocsin.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
 PG_BASE = os.environ.get("TOCSIN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -246,9 +245,9 @@ def cli(tmp_path: Path, db_url: str) -> Cli:
 
 
 @pytest.fixture
-def sqlite_cli(tmp_path: Path) -> Cli:
-    """The CLI against a SQLite store in the test's own folder."""
-    url = f"sqlite:///{tmp_path / 'tocsin.db'}"
+def sqlite_cli(tmp_path: Path, sqlite_template: Path) -> Cli:
+    """The CLI against a SQLite store in the test's own folder (made as `tocsin init` does)."""
+    url = sqlite_store(sqlite_template, tmp_path / "tocsin.db")
     config = write_config(tmp_path / "tocsin.toml", {"database": {"url": url}})
     return Cli(tmp_path, config)
 

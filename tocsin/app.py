@@ -6,7 +6,6 @@ need from it instead of reading globals.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -14,8 +13,6 @@ from pathlib import Path
 from store.db import Database
 from tocsin.clock import Clock
 from tocsin.config import Config, load
-
-log = logging.getLogger("tocsin")
 
 
 @dataclass
@@ -37,21 +34,11 @@ class App:
 
     @cached_property
     def db(self) -> Database:
-        """The database, schema checked (and created when brand new) on first use."""
-        return self._open(create=True)
-
-    @property
-    def existing_db(self) -> Database:
-        """The database, which must exist already: what the read-only commands use, so
-        that a mistyped SQLite path is an error, not a new empty store and its folders."""
-        if "db" not in self.__dict__:
-            self.__dict__["db"] = self._open(create=False)
-        return self.db
-
-    def _open(self, *, create: bool) -> Database:
+        """The store, which must exist at the current schema: only ``tocsin init`` creates
+        or migrates one, so a mistyped SQLite path is an error, not a new empty store
+        (and its folders) that a cron job then fills while the real one waits."""
         from store import migrate
 
-        database = Database(self.config.database.url, create=create)
-        if migrate.ensure_ready(database):
-            log.info("created a new tocsin database at %s", database.shown_url)
+        database = Database(self.config.database.url, create=False)
+        migrate.ensure_ready(database)
         return database

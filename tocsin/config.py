@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import tomllib
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -103,10 +104,29 @@ def check_nameserver(value: str) -> str:
     return value.strip()
 
 
+def check_http_url(value: str) -> str:
+    """Empty, or an ``http(s)://host...`` URL (an operator's service: MISP, a TSA)."""
+    if value and not re.match(r"^https?://[^/\s]+", value, re.IGNORECASE):
+        raise ValueError(f"expected an http(s) URL such as https://host.example/, got {value!r}")
+    return value
+
+
+def check_uuid(value: str) -> str:
+    """Empty, or a UUID: checked at load, not at the first export."""
+    if value.strip():
+        try:
+            uuid.UUID(value.strip())
+        except ValueError:
+            raise ValueError(f"expected a UUID or nothing, got {value!r}") from None
+    return value.strip()
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 Cidr = Annotated[str, AfterValidator(check_cidr)]
 Nameserver = Annotated[str, AfterValidator(check_nameserver)]
+HttpUrl = Annotated[str, AfterValidator(check_http_url)]
+Uuid = Annotated[str, AfterValidator(check_uuid)]
 
 
 class Section(BaseModel):
@@ -203,12 +223,41 @@ class CrawlConfig(Section):
     # (open incidents are, by `recheck`).
     error_retry_after: Duration = timedelta(hours=6)
     max_attempts: int = Field(default=3, ge=1, le=100)
+    # A crawl's lease on a URL lapses after this long unless the crawl extends it (it
+    # does, every third of the term, while it runs): the backstop when a worker dies.
+    lease_seconds: int = Field(default=600, ge=10, le=86400)
+
+
+class WorkerConfig(Section):
+    """`tocsin worker` and `tocsin crawl --enqueue` (PostgreSQL only)."""
+
+    queue: str = Field(default="crawl", min_length=1, max_length=100)
+    # How often a worker says it is alive, and after how long without a word its
+    # jobs are retried by the other workers.
+    heartbeat: Duration = timedelta(seconds=10)
+    stalled_after: Duration = timedelta(seconds=30)
 
 
 class SignaturesConfig(Section):
     known_bad: str = ""  # a file of known-bad domains, IPs and file SHA-256s, one a line
     rules_dir: str = ""  # extra YARA-X rules (*.yar) besides the bundled ones
-    community_rules: list[str] = Field(default_factory=list)  # fiddleitm JSON / IOK folders
+    community_rules: list[str] = Field(default_factory=list)  # more fiddleitm JSON / IOK folders
+    # The community packs that run on every check (bundled with tocsin; a copy fetched by
+    # `tocsin rules update` wins over the bundled one). [] switches them off.
+    community_packs: list[Literal["fiddleitm", "iok"]] = Field(
+        default_factory=lambda: ["fiddleitm", "iok"]
+    )
+    # Where `tocsin rules update` keeps the packs it fetched (and the previous ones, for
+    # `rules rollback`). Empty: "rule-packs" beside the config file, else beside the
+    # SQLite store, else in the user's data folder; a relative path is taken from there.
+    packs_dir: str = ""
+    # Where `tocsin rules update` fetches each pack: a JSON file, a YAML file, or a
+    # .zip / .tar.gz archive (GitHub's archive of a branch).
+    fiddleitm_url: str = "https://raw.githubusercontent.com/jeromesegura/fiddleitm/main/rules.json"
+    iok_url: str = "https://codeload.github.com/phish-report/IOK/tar.gz/refs/heads/main"
+    pack_timeout: Duration = timedelta(minutes=2)  # one pack's download, redirects included
+    pack_max_download: Size = 32 * 1024**2  # the response (an archive as sent)
+    pack_max_unpacked: Size = 128 * 1024**2  # every member of an archive, unpacked
     # What a community-rule match alone makes of a page: third-party rules vary in
     # quality, so by default they mark a page suspicious and add to the evidence of a
     # malicious verdict, but never send a notice on their own.
@@ -378,6 +427,18 @@ class BoardConfig(Section):
     workers: int = Field(default=2, ge=1, le=64)  # processes serving the board
 
 
+class MispConfig(Section):
+    # The MISP instance ``tocsin export --push misp`` adds and updates events on.
+    url: HttpUrl = ""
+    key: str = ""  # the API key of a MISP user allowed to add events
+    verify_tls: bool = True
+    timeout: Duration = timedelta(seconds=30)
+    # 0 your organisation only, 1 this community, 2 connected communities, 3 all.
+    distribution: int = Field(default=0, ge=0, le=3)
+    # Mixed into every event's uuid5; empty: tocsin's own namespace (docs/handoff.md).
+    uuid_namespace: Uuid = ""
+
+
 class Config(Section):
     """The whole configuration; one attribute per TOML table."""
 
@@ -385,6 +446,7 @@ class Config(Section):
     network: NetworkConfig = NetworkConfig()
     browser: BrowserConfig = BrowserConfig()
     crawl: CrawlConfig = CrawlConfig()
+    worker: WorkerConfig = WorkerConfig()
     signatures: SignaturesConfig = SignaturesConfig()
     evidence: EvidenceConfig = EvidenceConfig()
     ingest: IngestConfig = IngestConfig()
@@ -396,6 +458,7 @@ class Config(Section):
     escalation: EscalationConfig = EscalationConfig()
     suppress: SuppressConfig = SuppressConfig()
     board: BoardConfig = BoardConfig()
+    misp: MispConfig = MispConfig()
 
 
 def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
@@ -487,12 +550,21 @@ def resolve_path(explicit: str | None, environ: dict[str, str] | None = None) ->
 def _paths_beside(data: dict[str, Any], overrides: dict[str, Any], folder: Path) -> None:
     """Resolve relative file keys against the config file's folder, never the working
     directory: cron runs from elsewhere (issue 12)."""
-    for source in (data, overrides):
-        notify = source.get("notify")
-        if isinstance(notify, dict) and isinstance(notify.get("journal"), str):
-            journal = Path(notify["journal"]).expanduser()
-            if notify["journal"] and not journal.is_absolute():
-                notify["journal"] = str(folder.resolve() / journal)
+    for table, key, default in (
+        ("notify", "journal", ""),
+        ("signatures", "packs_dir", "rule-packs"),
+    ):
+        given = False
+        for source in (data, overrides):
+            section = source.get(table)
+            if isinstance(section, dict) and isinstance(section.get(key), str) and section[key]:
+                given = True
+                value = Path(section[key]).expanduser()
+                if not value.is_absolute():
+                    section[key] = str(folder.resolve() / value)
+        section = data.get(table, {})
+        if default and not given and isinstance(section, dict):
+            data[table] = {**section, key: str(folder.resolve() / default)}
 
 
 def load(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Config:

@@ -19,9 +19,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 
 from crawler.items import CheckItem
-from crawler.signatures import behaviour, community, executables, kits, webshells
+from crawler.signatures import behaviour, community, executables, kits, rulepacks, webshells
 from crawler.signatures.domains import host_of
 from crawler.signatures.knownbad import KnownBad
 from crawler.signatures.verdict import Finding, Verdict, combine
@@ -43,7 +44,7 @@ class Engine:
         self.config = config
         self.yara = YaraRules.load(sig.rules_dir)
         self.known_bad = KnownBad.load(sig.known_bad)
-        self.community = community.load(sig.community_rules)
+        self.community = rulepacks.load_rules(config)
         self.community_verdict = sig.community_verdict
         self.allow = list(sig.allow_domains)
 
@@ -189,26 +190,14 @@ class Engine:
     def _community(self, item: CheckItem, facts: behaviour.Facts) -> list[Finding]:
         if not self.community or self.community_verdict == "ignore":
             return []
-        browser = item.browser or {}
-        page = community.PageText(
-            html=item.served_html or browser.get("served_html") or "",
-            dom=browser.get("dom") or "",
-            js=[
-                body.decode("utf-8", "replace")
-                for url, body in (browser.get("bodies") or {}).items()
-                if browser.get("body_types", {}).get(url) == "script"
-            ]
-            + list(browser.get("inline_scripts") or []),
-            title=browser.get("title") or "",
-            hostname=host_of(item.final_url or item.url),
-            requests=[item.url, *(r.get("url") or "" for r in browser.get("requests", []))],
-        )
-        if item.payload is not None and not page.html:
-            page.html = item.payload[:2_000_000].decode("utf-8", "replace")
+        page = self.page_text(item)
         out = []
         for rule in self.community:
             try:
                 matched = rule.test(page)
+            except TimeoutError as exc:  # a regex cut off: no match, and said so
+                log.warning("community rule %s gave up on %s: %s", rule.rule, item.url[:200], exc)
+                continue
             except Exception:
                 log.debug("community rule %s failed", rule.rule, exc_info=True)
                 continue
@@ -225,3 +214,25 @@ class Engine:
                 )
             )
         return out
+
+    @staticmethod
+    def page_text(item: CheckItem) -> community.PageText:
+        """What community rules read of a check, with this page's time budget."""
+        browser = item.browser or {}
+        html = item.served_html or browser.get("served_html") or ""
+        if item.payload is not None and not html:
+            html = item.payload[:2_000_000].decode("utf-8", "replace")
+        return community.PageText(
+            html=html,
+            dom=browser.get("dom") or "",
+            js=[
+                body.decode("utf-8", "replace")
+                for url, body in (browser.get("bodies") or {}).items()
+                if browser.get("body_types", {}).get(url) == "script"
+            ]
+            + list(browser.get("inline_scripts") or []),
+            title=browser.get("title") or "",
+            hostname=host_of(item.final_url or item.url),
+            requests=[item.url, *(r.get("url") or "" for r in browser.get("requests", []))],
+            deadline=time.monotonic() + community.PAGE_BUDGET,
+        )

@@ -30,6 +30,7 @@ class YaraHit:
     description: str
     scope: str
     offset: int | None
+    length: int = 0  # of the first matched pattern, for `tocsin rules test`
 
 
 class YaraRules:
@@ -47,6 +48,18 @@ class YaraRules:
             self.sources.append(str(path))
         self.rules = compiler.build()
         self.timeout = timeout
+
+    def describe(self) -> list[tuple[str, str, dict[str, str]]]:
+        """Every rule: its name as checks record it, the file it is in, its metadata."""
+        files = {Path(p).stem.replace("-", "_"): p for p in self.sources}
+        return [
+            (
+                f"yara.{rule.namespace}.{rule.identifier}",
+                files.get(rule.namespace, ""),
+                {str(k): str(v) for k, v in rule.metadata},
+            )
+            for rule in self.rules
+        ]
 
     @classmethod
     def load(cls, rules_dir: str = "") -> YaraRules:
@@ -75,10 +88,10 @@ class YaraRules:
             rule_scope = str(meta.get("scope", "any"))
             if rule_scope not in ("any", scope):
                 continue
-            offset = None
+            offset, length = None, 0
             for pattern in match.patterns:
                 if pattern.matches:
-                    offset = pattern.matches[0].offset
+                    offset, length = pattern.matches[0].offset, pattern.matches[0].length
                     break
             try:
                 confidence = float(meta.get("confidence", 0.7))
@@ -93,6 +106,7 @@ class YaraRules:
                     description=str(meta.get("description", match.identifier)),
                     scope=rule_scope,
                     offset=offset,
+                    length=length,
                 )
             )
         return hits

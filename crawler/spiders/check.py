@@ -15,10 +15,13 @@ One visit per URL (:class:`Visit`) goes through:
 4. one :class:`~crawler.items.CheckItem` to the pipelines (verdict, evidence,
    store).
 
-URLs come from the store in batches (keyset pagination, ``crawl.batch_size``),
-and Scrapy only pulls the next start request when it has room, so memory stays
-bounded however many URLs are due. ``url_ids`` (re-checks) visits exactly those
-URLs whatever their state.
+Due URLs are claimed from the store in batches (``crawl.batch_size``): each
+claim leases them to this crawl (``store.leases``), so another crawl, here or on
+another machine, skips them; the spider extends its leases while it runs and
+gives back the unchecked ones when it closes. Scrapy only pulls the next start
+request when it has room, so memory stays bounded however many URLs are due.
+``batch`` (a queued job's URLs) claims only among those. ``url_ids``
+(re-checks) visits exactly those URLs whatever their state, and claims nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -44,7 +48,7 @@ from scrapy.exceptions import (
     ResponseDataLossError,
 )
 from scrapy.http import Response
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from twisted.internet import error as txerror
 from twisted.python.failure import Failure
 
@@ -59,6 +63,7 @@ from crawler.runner import run_context
 from crawler.settings import BROWSER_SLOT
 from crawler.triage import filename_from, sniff
 from enrich.origin import origin_hints
+from store import leases
 from store.models import Url
 
 log = logging.getLogger("tocsin.crawl")
@@ -90,10 +95,20 @@ class CheckSpider(Spider):
         kind: str = "triage",
         url_ids: list[int] | str | None = None,
         limit: int | str | None = None,
+        targets: list[str] | None = None,
+        batch: list[int] | None = None,
+        job: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.kind = kind
+        # A queued job's URLs (tocsin worker): those still due are claimed, as due URLs
+        # are without it; ``job`` names the job, whose retry takes back its leases.
+        self.batch = list(batch) if batch is not None else None
+        self.job = job
+        self.lease_token = leases.new_token()
+        self._keeper: asyncio.Future[None] | None = None
+        self.targets = list(targets) if targets else None  # URLs not in the store (rules test)
         if isinstance(url_ids, str):  # scrapy crawl check -a url_ids=1,2,3
             url_ids = [int(x) for x in url_ids.split(",") if x.strip()]
         self.url_ids = list(url_ids) if url_ids else None
@@ -110,28 +125,56 @@ class CheckSpider(Spider):
 
     # ------------------------------------------------------------------ start
 
+    @property
+    def claims(self) -> bool:
+        """Whether this crawl leases its URLs (due ones; not given ids or targets)."""
+        return self.url_ids is None and self.targets is None
+
     async def start(self) -> AsyncIterator[Any]:
+        if self.claims:
+            self._keeper = asyncio.ensure_future(self._keep_leases())
+        lease = self.lease_token if self.claims else None
         async for batch in self._batches():
             for url_id, url in batch:
                 if self.limit is not None and self.queued >= self.limit:
                     return
                 self.queued += 1
-                for out in self._begin(url_id, url):
+                for out in self._begin(url_id, url, lease):
                     yield out
+
+    async def _keep_leases(self) -> None:
+        """Extend this crawl's leases while it runs: a third of their term, each time."""
+        term = timedelta(seconds=self.config.crawl.lease_seconds)
+        while True:
+            await asyncio.sleep(term.total_seconds() / 3)
+            try:
+                await asyncio.to_thread(leases.extend, self.app.db, self.lease_token, term)
+            except Exception:  # the store is away: try again next time, the term is long
+                log.warning("cannot extend the crawl's leases", exc_info=True)
+
+    def closed(self, reason: str) -> None:
+        """Every check is stored by now: give back the leases of URLs left unchecked."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+        if self.claims:
+            with contextlib.suppress(Exception):  # else they lapse after crawl.lease_seconds
+                leases.release(self.app.db, self.lease_token)
 
     async def _batches(self) -> AsyncIterator[list[tuple[int, str]]]:
         size = self.config.crawl.batch_size
+        if self.targets is not None:
+            yield [(0, url) for url in self.targets]
+            return
         if self.url_ids is not None:
             for i in range(0, len(self.url_ids), size):
                 chunk = self.url_ids[i : i + size]
                 yield await asyncio.to_thread(self._load_ids, chunk)
             return
-        last_id = 0
-        while True:
-            batch = await asyncio.to_thread(self._load_due, last_id, size)
+        while self.limit is None or self.queued < self.limit:
+            want = size if self.limit is None else min(size, self.limit - self.queued)
+            batch = await asyncio.to_thread(self._claim, want)
             if not batch:
                 return
-            last_id = batch[-1][0]
             yield batch
 
     def _load_ids(self, ids: list[int]) -> list[tuple[int, str]]:
@@ -139,20 +182,21 @@ class CheckSpider(Spider):
             rows = session.execute(select(Url.id, Url.url).where(Url.id.in_(ids)).order_by(Url.id))
             return [(r[0], r[1]) for r in rows]
 
-    def _load_due(self, last_id: int, size: int) -> list[tuple[int, str]]:
-        now = self.app.clock.now()
-        due = or_(
-            Url.verdict == "pending",
-            and_(Url.next_check_at.is_not(None), Url.next_check_at <= now),
+    def _claim(self, size: int) -> list[tuple[int, str]]:
+        """Lease the next due URLs (of the job's batch, for a queued job)."""
+        return leases.claim(
+            self.app.db,
+            self.lease_token,
+            due_at=self.app.clock.now(),
+            limit=size,
+            lease=timedelta(seconds=self.config.crawl.lease_seconds),
+            job=self.job,
+            among=self.batch,
         )
-        with self.app.db.session() as session:
-            rows = session.execute(
-                select(Url.id, Url.url).where(Url.id > last_id, due).order_by(Url.id).limit(size)
-            )
-            return [(r[0], r[1]) for r in rows]
 
-    def _begin(self, url_id: int, url: str) -> Iterator[Any]:
+    def _begin(self, url_id: int, url: str, lease: str | None = None) -> Iterator[Any]:
         item = CheckItem(url_id=url_id, url=url, kind=self.kind, started_at=self.app.clock.now())
+        item.lease = lease
         visit = Visit(item)
         try:
             yield self._triage_request(visit, url, priority=0)

@@ -26,6 +26,7 @@ class Url(Base):
         Index("ix_urls_due", "verdict", "next_check_at"),
         Index("ix_urls_verdict_id", "verdict", "id"),  # the API's URL list, by verdict
         Index("ix_urls_campaign_hint", "campaign_hint"),  # ... and by campaign
+        Index("ix_urls_lease_token", "lease_token"),  # a crawl's leases (store/leases.py)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -44,6 +45,11 @@ class Url(Base):
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     check_count: Mapped[int] = mapped_column(Integer, default=0)
     verdict_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The crawl checking it now (store/leases.py): its token, the queued job it works
+    # for, and when the lease lapses if nobody extends it.
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    lease_job: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Check(Base):

@@ -7,29 +7,14 @@ are in tests/core/test_config.py and tests/store/.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_support import start_tocsin
 
 from store import migrate
 from store.db import Database
 from tocsin.errors import StoreError
-
-
-def _start(cwd: Path, config: Path, *args: str, env: dict[str, str] | None = None):
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
-    full_env.update(env or {}, COLUMNS="200")
-    return subprocess.Popen(
-        [sys.executable, "-m", "tocsin", "--config", str(config), *args],
-        cwd=cwd,
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def _config(folder: Path, text: str) -> Path:
@@ -66,7 +51,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str, 
     good.dispose()
 
     started = {
-        name: _start(folder, config, *args, env=env)
+        name: start_tocsin(folder, config, *args, env=env)
         for name, (folder, config, args, env) in cases.items()
     }
     done = {}
@@ -81,7 +66,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str, 
     [
         ("folder", "config error: --config: a folder, not a file"),
         ("text-store", "file is not a database"),
-        ("mistyped", "no tocsin database at"),
+        ("mistyped", "no store at"),
     ],
 )
 def test_one_line_and_exit_code_2(
@@ -97,7 +82,7 @@ def test_status_on_a_mistyped_path_creates_nothing(
     runs: dict[str, tuple[int, str, str, Path]],
 ) -> None:
     _code, _stdout, stderr, folder = runs["mistyped"]
-    assert "`tocsin init` creates one" in stderr
+    assert "run `tocsin init` first" in stderr
     assert not (folder / "stroe").exists()  # neither the folders nor an empty store
 
 
@@ -135,7 +120,7 @@ def test_a_text_file_is_not_opened_as_a_store(tmp_path: Path) -> None:
 def test_an_existing_store_is_required_when_asked(tmp_path: Path) -> None:
     """``create=False`` (the read-only commands): no folders, no empty store."""
     missing = tmp_path / "typo" / "deeper" / "tocsin.db"
-    with pytest.raises(StoreError, match="no tocsin database at"):
+    with pytest.raises(StoreError, match="no store at"):
         Database(f"sqlite:///{missing}", create=False)
     assert not (tmp_path / "typo").exists()
     Database(f"sqlite:///{missing}").dispose()  # the default, as `init` and the stages use

@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from crawl_support import COMMUNITY, FEED_KINDS, Crawl, crawl_urls
+from crawl_support import FEED_KINDS, Crawl, crawl_urls
 
 
 @pytest.fixture(scope="session")  # shared: test_crawl_catalogue, test_crawl_cloaking
 def catalogue_crawl(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Crawl:
     """Every feed-worthy sandbox site (SSRF ones apart), crawled once by ``tocsin crawl``.
 
-    Community rule packs are switched on, so they are imported and evaluated over
+    The bundled community rule packs are on (the default), so they are evaluated over
     every page, and any false positive of theirs on a clean site would show.
     """
     folder = tmp_path_factory.mktemp("catalogue-crawl")
@@ -27,11 +27,5 @@ def catalogue_crawl(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> C
         folder,
         {site.id: sandbox.url(site.id) for site in sites},
         timeout=400,
-        signatures={
-            "known_bad": str(sandbox.known_bad_path),
-            "community_rules": [
-                str(COMMUNITY / "fiddleitm" / "rules.json"),
-                str(COMMUNITY / "iok" / "indicators"),
-            ],
-        },
+        signatures={"known_bad": str(sandbox.known_bad_path)},  # community packs: on by default
     )

@@ -12,15 +12,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from crawler.signatures.rulepacks import BUNDLED_DIR
 from store.db import Database
-from store.models import Url
+from store.models import Check, Url
+from tocsin.sandbox.catalogue import CATALOGUE
 from tocsin.urls import host_of, normalise_url, url_hash
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 FEED_KINDS = ("compromised", "payload", "clean", "tricky-clean", "offline", "hostile")
-COMMUNITY = Path(__file__).resolve().parents[3] / "shared" / "data" / "community-rules"
+COMMUNITY = BUNDLED_DIR  # the community packs bundled with tocsin
 
 # Fast bounds for tests: hostile pages hit them on purpose.
 FAST = {
@@ -28,6 +30,17 @@ FAST = {
     "crawl": {"download_timeout": "8s", "retries": 1},
     "enrich": {"in_crawl": False},  # enrichment has its own tests
 }
+
+
+def new_store(url: str) -> str:
+    """``url`` made a store at the current schema, as ``tocsin init`` makes it (no other
+    command creates one); returns the URL."""
+    from store import migrate
+
+    database = Database(url)
+    migrate.upgrade(database)
+    database.dispose()
+    return url
 
 
 def add_urls(
@@ -56,20 +69,42 @@ def add_urls(
 
 
 def run_cli(
-    cwd: Path, config: Path, *args: str, timeout: float = 300
+    cwd: Path, config: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``tocsin --config CONFIG ARGS...`` as a user runs it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
-    env["COLUMNS"] = "200"
+    """``tocsin --config CONFIG ARGS...`` as a user runs it (``env``: variables to add)."""
     return subprocess.run(
-        [sys.executable, "-m", "tocsin", "--config", str(config), *args],
+        _command(config, args),
         cwd=cwd,
-        env=env,
+        env={**_env(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
+
+
+def start_cli(cwd: Path, config: Path, *args: str, log: Path) -> subprocess.Popen[bytes]:
+    """``tocsin --config CONFIG ARGS...`` started in a session (process group) of its own,
+    so that a test can kill it with every child it spawned; stdout and stderr to ``log``."""
+    with log.open("wb") as sink:
+        return subprocess.Popen(
+            _command(config, args),
+            cwd=cwd,
+            env=_env(),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _command(config: Path, args: Iterable[str]) -> list[str]:
+    return [sys.executable, "-m", "tocsin", "--config", str(config), *args]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
+    env["COLUMNS"] = "200"
+    return env
 
 
 def sandbox_config(sandbox: Any, folder: Path, db_url: str, guard: str = "open", **tables: Any):
@@ -120,6 +155,24 @@ def crawl_urls(
         ids=ids,
         sandbox=sandbox,
     )
+
+
+def sample_sites(**take: int) -> list[str]:
+    """A few dozen quick sandbox sites: offline, payloads, and some pages for Chromium
+    (``take``: how many of each kind)."""
+    take = take or {"offline": 4, "payload": 12, "clean": 3, "compromised": 3}
+    chosen = []
+    for site in CATALOGUE:
+        if take.get(site.kind, 0) > 0 and not site.id.startswith("ssrf"):
+            take[site.kind] -= 1
+            chosen.append(site.id)
+    return chosen
+
+
+def checks_per_url(db: Database) -> dict[int, int]:
+    with db.session() as session:
+        rows = session.execute(select(Check.url_id, func.count()).group_by(Check.url_id))
+        return {row[0]: row[1] for row in rows}
 
 
 def pe_bytes() -> bytes:

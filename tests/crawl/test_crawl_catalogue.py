@@ -9,6 +9,7 @@ incidents and events are stored. The crawl runs once (module fixture).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -63,6 +64,13 @@ def test_the_crawl_ran_every_url_and_exits_1_for_errors(catalogue_crawl) -> None
     # The closing table counts verdicts by family.
     assert "malicious" in crawl.stdout and "card-skimmer" in crawl.stdout
     assert "error: " in crawl.stderr and "trapdoor-games" in crawl.stderr
+    # ... and how many pages each community pack (on by default) matched, as stored.
+    with crawl.db.session() as session:
+        stored = session.scalars(select(Check.rules)).all()
+    for pack in ("fiddleitm", "iok"):
+        pages = sum(1 for rules in stored if any(r.startswith(f"{pack}:") for r in rules))
+        row = re.search(rf"│ {pack}\s+│ snapshot 20\d\d-\d\d-\d\d\s+│\s+(\d+) │", crawl.stdout)
+        assert row and int(row[1]) == pages, crawl.stdout[-2000:]
 
 
 @pytest.mark.parametrize("site", COMPROMISED, ids=lambda s: s.id)

@@ -17,7 +17,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from crawl_support import add_urls, sandbox_config
+from crawl_support import add_urls, new_store, sandbox_config
 from sqlalchemy import func, select
 
 from crawler.items import CheckItem
@@ -78,7 +78,7 @@ def _first_notices(app: App) -> Counter[str]:
 def test_one_incident_per_site_through_changing_payloads(sandbox, tmp_path) -> None:
     """The stages meeting, on SQLite (three Chromium crawls: the store paths run on both
     engines in the test below)."""
-    db_url = f"sqlite:///{tmp_path / 'tocsin.db'}"
+    db_url = new_store(f"sqlite:///{tmp_path / 'tocsin.db'}")
     config = sandbox_config(
         sandbox, tmp_path, db_url, notify={"mode": "outbox", "journal": str(tmp_path / "j.log")}
     )

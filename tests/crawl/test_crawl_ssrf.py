@@ -21,7 +21,7 @@ import dns.nameserver
 import dns.rdatatype
 import dns.rrset
 import pytest
-from crawl_support import add_urls, sandbox_config
+from crawl_support import add_urls, new_store, sandbox_config
 from sqlalchemy import select
 from twisted.internet.error import DNSLookupError
 
@@ -190,7 +190,7 @@ def test_a_crawl_through_a_rebinding_name_never_reaches_loopback(
     rebinding_dns, sandbox, tmp_path
 ) -> None:
     """End to end: whatever the DNS says when, no connection reaches the canary."""
-    db_url = f"sqlite:///{tmp_path / 'tocsin.db'}"
+    db_url = new_store(f"sqlite:///{tmp_path / 'tocsin.db'}")
     network = {"nameservers": [rebinding_dns.nameserver]}
     config = sandbox_config(sandbox, tmp_path, db_url, guard="strict", network=network)
     app = App(config_path=config)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from crawl_support import COMMUNITY, add_urls, pe_bytes, sandbox_config
+from crawl_support import COMMUNITY, add_urls, new_store, pe_bytes, sandbox_config
 from sqlalchemy import select
 
 from crawler.items import CheckItem
@@ -203,7 +203,7 @@ def test_bundled_rules_leave_legitimate_code_alone() -> None:
 
 
 def test_scrapy_crawl_check_reads_the_tocsin_config(sandbox, tmp_path: Path) -> None:
-    db_url = f"sqlite:///{tmp_path / 'tocsin.db'}"
+    db_url = new_store(f"sqlite:///{tmp_path / 'tocsin.db'}")
     config = sandbox_config(sandbox, tmp_path, db_url)
     app = App(config_path=config)
     add_urls(app.db, [sandbox.url("payload-elf"), sandbox.url("offline-404")])
@@ -227,7 +227,9 @@ def test_scrapy_crawl_check_reads_the_tocsin_config(sandbox, tmp_path: Path) -> 
 def test_tocsin_crawl_limit_and_nothing_due(sandbox, tmp_path: Path) -> None:
     from crawl_support import run_cli
 
-    db_url = f"sqlite:///{tmp_path / 'tocsin.db'}"
+    from store import leases
+
+    db_url = new_store(f"sqlite:///{tmp_path / 'tocsin.db'}")
     config = sandbox_config(sandbox, tmp_path, db_url)
     app = App(config_path=config)
     add_urls(app.db, [sandbox.url("payload-apk"), sandbox.url("payload-elf")])
@@ -237,6 +239,7 @@ def test_tocsin_crawl_limit_and_nothing_due(sandbox, tmp_path: Path) -> None:
     assert "Checked 1 URLs" in first.stdout and "malware-download" in first.stdout
     with app.db.session() as session:
         assert sorted(u.verdict for u in session.scalars(select(Url))) == ["malicious", "pending"]
+    assert leases.held(app.db) == 0  # --limit 1 claimed one URL, and its check released it
     assert run_cli(tmp_path, config, "crawl").returncode == 0
     idle = run_cli(tmp_path, config, "crawl")
     assert idle.returncode == 0 and "nothing is due" in idle.stderr
@@ -272,7 +275,9 @@ def test_a_crashed_renderer_is_retried_once_in_a_fresh_page(sandbox, tmp_path: P
                 recorder.finish = crash_then_finish
             return request
 
-    app = App(config_path=sandbox_config(sandbox, tmp_path, f"sqlite:///{tmp_path / 't.db'}"))
+    app = App(
+        config_path=sandbox_config(sandbox, tmp_path, new_store(f"sqlite:///{tmp_path / 't.db'}"))
+    )
     add_urls(app.db, [sandbox.url("hidden-iframe")])
     run_spiders(app, [(CrashOnce, {})])
     with app.db.session() as session:

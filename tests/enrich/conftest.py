@@ -1,7 +1,7 @@
 """Fixtures of the enrichment tests: real RDAP answers served from loopback.
 
 ``rdap_servers`` starts three aiohttp servers on 127.0.0.1 that answer with the
-real registry responses of ``shared/data/rdap/responses/`` as they are: one
+real registry responses of ``tocsin/sandbox/data/rdap/`` as they are: one
 normal, one that answers 429 with ``Retry-After`` twice per path before it
 answers, and a "down" one (a port nobody listens on). A bootstrap folder in
 IANA's format points real prefixes and TLDs at them.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from enrich_support import HOSTS, T0
+from enrich_support import ASN_DATA, HOSTS, RESPONSES, T0
 
 from enrich.securitytxt import Fetched
 from enrich.service import enrich_sites
@@ -29,11 +29,6 @@ from store.db import Database
 from tocsin.app import App
 from tocsin.clock import Clock
 from tocsin.config import Config
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
-RESPONSES = SHARED / "rdap" / "responses"
-ASN_DATA = SHARED / "asn"
 
 
 def free_port() -> int:

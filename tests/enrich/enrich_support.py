@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import select
 
 from store.models import Campaign, Incident, Site, Url
+from tocsin.sandbox.rdap import REAL_RESPONSES
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+# Real registry answers (whoisit's test data): the sandbox serves the same files.
+RESPONSES = REAL_RESPONSES
+ASN_DATA = Path(__file__).resolve().parents[1] / "data" / "asn"  # see tests/data/README.md
 
 # host -> address(es) in the test hosts file
 HOSTS = {

@@ -6,9 +6,9 @@ import asyncio
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from enrich_support import RESPONSES
 
 from enrich.rdap import (
     RdapClient,
@@ -20,8 +20,6 @@ from enrich.rdap import (
 from tocsin.config import RdapConfig
 from tocsin.errors import ConfigError
 from tocsin.net.retry import parse_retry_after
-
-RESPONSES = Path(__file__).resolve().parents[3] / "shared" / "data" / "rdap" / "responses"
 
 
 def _config(servers, **overrides) -> RdapConfig:

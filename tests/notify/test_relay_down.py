@@ -3,19 +3,27 @@
 Issue 12, point 6: with the relay refusing connections, ``tocsin notify`` used to exit 0
 and count the notice as "deferred (4xx)". Both relays here are real: a loopback port
 nobody listens on, and a sandbox SMTP server that worked and was then stopped.
+
+Point 4: an outbox or a relay journal that cannot be written is the same case (nothing
+was handed over, not the recipient's fault): one line, exit 1, every notice queued
+untouched, and sent once each by the next run after the cause is fixed. The failures
+are real: a file-size limit (``RLIMIT_FSIZE``, which binds root too) under the outbox,
+and a trigger that refuses the journal's rows in the store.
 """
 
 from __future__ import annotations
 
 import asyncio
+import resource
 import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from notify_helpers import SandboxMail, Seed, make_app, tocsin_cli
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from notifier.service import notify
 from store import migrate
@@ -110,3 +118,99 @@ def test_a_stopped_sandbox_relay_keeps_every_notice_queued(
     assert again.send.sent == 2 and not again.failed
     assert [len(smtp.to(f"abuse@{n}.example")) for n in ("second", "third")] == [1, 1]
     assert relay.to("abuse@second.example") == []
+
+
+# -- an outbox or a journal that cannot be written (point 4) ------------------------------
+
+REFUSE_JOURNAL = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_journal_insert BEFORE INSERT ON relay_journal"
+        " BEGIN SELECT RAISE(ABORT, 'the journal is refused'); END",
+        "CREATE TRIGGER refuse_journal_update BEFORE UPDATE ON relay_journal"
+        " BEGIN SELECT RAISE(ABORT, 'the journal is refused'); END",
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_journal() RETURNS trigger LANGUAGE plpgsql"
+        " AS $$ BEGIN RAISE EXCEPTION 'the journal is refused'; END $$",
+        "CREATE TRIGGER refuse_journal BEFORE INSERT OR UPDATE ON relay_journal"
+        " FOR EACH ROW EXECUTE FUNCTION refuse_journal()",
+    ],
+}
+ALLOW_JOURNAL = {
+    "sqlite": ["DROP TRIGGER refuse_journal_insert", "DROP TRIGGER refuse_journal_update"],
+    "postgresql": ["DROP TRIGGER refuse_journal ON relay_journal", "DROP FUNCTION refuse_journal"],
+}
+
+
+def _seed_three(seed: Seed) -> list[str]:
+    addresses = [f"abuse@host{n}.example" for n in range(3)]
+    for n, address in enumerate(addresses):
+        seed.incident(f"site{n}.example.com", ladder=[(seed.contact(address), 1)])
+    return addresses
+
+
+def _one_line(result: subprocess.CompletedProcess[str], starts: str) -> str:
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(starts) and line.endswith("; the notices stay queued"), line
+    return line
+
+
+def test_a_journal_the_store_refuses_stops_the_run_and_loses_nothing(
+    db: Database, seed: Seed, smtp: SandboxMail, tmp_path: Path
+) -> None:
+    """``begin`` cannot be written: no DATA, the run stops, and the next run sends once."""
+    addresses = _seed_three(seed)
+    cli = tocsin_cli(tmp_path, db.url, **smtp.tables())
+    for statement in REFUSE_JOURNAL[db.dialect]:
+        with db.engine.begin() as conn:
+            conn.execute(text(statement))
+
+    line = _one_line(cli("notify"), "tocsin: cannot write the relay journal: ")
+    assert "the journal is refused" in line
+    assert smtp.messages == []  # RSET before DATA: the relay has nothing
+    assert _notices(db) == [("queued", 0, None, None)] * 3  # none left `sending`
+
+    for statement in ALLOW_JOURNAL[db.dialect]:
+        with db.engine.begin() as conn:
+            conn.execute(text(statement))
+    again = cli("notify")
+    assert again.returncode == 0, again.stderr
+    assert [len(smtp.to(address)) for address in addresses] == [1, 1, 1]
+    assert [state for state, *_ in _notices(db)] == ["sent"] * 3
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_an_outbox_that_cannot_be_written_stops_the_run_and_loses_nothing(
+    db: Database, seed: Seed, tmp_path: Path
+) -> None:
+    """Every outbox file write fails (EFBIG, as ENOSPC would): one line, exit 1, all
+    queued; then each notice once. PostgreSQL only: the size limit is the notify
+    process's, and a SQLite store in that process would hit it first."""
+    _seed_three(seed)
+    cli = tocsin_cli(tmp_path, db.url)
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (512, 512))
+
+    full = subprocess.run(
+        cli.command("notify"),
+        cwd=tmp_path,
+        env=cli.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=small_files,  # one limit, set before exec
+        check=False,
+    )
+    outbox = tmp_path / "outbox"
+    line = _one_line(full, f"tocsin: cannot write the outbox {outbox}: ")
+    assert "File too large" in line
+    assert _notices(db) == [("queued", 0, None, None)] * 3
+    assert [list((outbox / sub).iterdir()) for sub in ("new", "tmp")] == [[], []]
+
+    again = cli("notify")
+    assert again.returncode == 0, again.stderr
+    assert len(list((outbox / "new").iterdir())) == 3
+    assert [state for state, *_ in _notices(db)] == ["sent"] * 3

@@ -13,6 +13,8 @@ from notify_helpers import T0, SandboxMail, Seed, at, make_app, parts, tocsin_cl
 from sqlalchemy import select
 
 from notifier.service import notify
+from store import migrate
+from store.db import Database
 from store.models import Contact, Event, Incident, Notice
 
 
@@ -73,6 +75,7 @@ def test_550_bounces_the_contact_and_notifies_the_next_level(
 
 def test_smtp_mode_refuses_to_run_without_a_sender(smtp: SandboxMail, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'tocsin.db'}"  # not a store path: one engine is enough
+    migrate.upgrade(Database(url))
     cli = tocsin_cli(tmp_path, url, notify={"mode": "smtp"}, smtp=smtp.tables()["smtp"])
     result = cli("notify")
     assert result.returncode == 2

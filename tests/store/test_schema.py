@@ -38,7 +38,7 @@ def test_migrations_match_models(db: Database) -> None:
 def test_init_is_safe_to_repeat(db: Database) -> None:
     head = migrate.head_revision(db)
     assert migrate.upgrade(db) == (head, head)
-    assert migrate.ensure_ready(db) is False
+    migrate.ensure_ready(db)  # at head: nothing to say
 
 
 def test_postgresql_settings_keep_the_urls_own_options(pg_url: str) -> None:
@@ -59,10 +59,14 @@ def test_postgresql_settings_keep_the_urls_own_options(pg_url: str) -> None:
         db.dispose()
 
 
-def test_ensure_ready_creates_a_fresh_sqlite(tmp_path) -> None:
+def test_ensure_ready_leaves_creating_to_init(tmp_path) -> None:
+    """An empty database is not given a schema behind the operator's back; ``init`` does."""
     fresh = Database(f"sqlite:///{tmp_path / 'sub' / 'new.db'}")
-    assert migrate.ensure_ready(fresh) is True
-    assert migrate.current_revision(fresh) == migrate.head_revision(fresh)
+    with pytest.raises(StoreError, match=r"no tocsin store in .*: run `tocsin init` first"):
+        migrate.ensure_ready(fresh)
+    assert migrate.current_revision(fresh) is None
+    migrate.upgrade(fresh)
+    migrate.ensure_ready(fresh)
     with fresh.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from typing import Any
 
 import click
 from rich.logging import RichHandler
 
+from store.db import refused
 from tocsin import __version__, config
 from tocsin.app import App
 from tocsin.clock import Clock
@@ -43,6 +45,7 @@ COMMANDS: dict[str, str] = {
     "init": "Create or migrate the database; safe to repeat.",
     "ingest": "Read suspect URLs from files, - (stdin) or http(s) URLs.",
     "crawl": "Check every URL that is due: Scrapy triage, Playwright confirmation.",
+    "worker": "Take crawl batches from the job queue and crawl them (PostgreSQL).",
     "enrich": "Link confirmed sites to IPs, ASN and prefix, registrar, and contacts.",
     "notify": "Send every due notice, batched per recipient.",
     "recheck": "Re-visit the open incidents that are due, then resolve or escalate them.",
@@ -53,6 +56,7 @@ COMMANDS: dict[str, str] = {
     "rejects": "List rejected feed lines with their source, line and reason.",
     "report": "Reports for operators (per-ASN digest).",
     "asn": "Build or refresh the pyasn database.",
+    "rules": "The detection rules: list, test on a page, update the community packs.",
     "board": "The campaign status board, the portal and the HTTP API.",
     "user": "Log-ins to the board (add, list, remove).",
     "token": "Bearer tokens for the board's API (create, list, revoke).",
@@ -70,6 +74,24 @@ class LazyGroup(click.Group):
         if cmd_name not in COMMANDS:
             return None
         return importlib.import_module(f"tocsin.cli.{cmd_name}").command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a database error it did not expect is one line, exit 2.
+
+        A read-only store, a role without rights or a full disk fails whatever
+        statement comes first, in any stage: the run cannot go on, and a traceback
+        (kept for ``-vv``) would bury the reason and print the statement's feed text.
+        """
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            return super().invoke(ctx)
+        except DBAPIError as exc:
+            app = ctx.obj
+            if not isinstance(app, App):
+                raise
+            logging.getLogger("tocsin").debug("the store refused", exc_info=True)
+            raise refused(exc, app.config.database.url) from None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):

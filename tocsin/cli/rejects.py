@@ -19,7 +19,7 @@ from tocsin.ui import out, table
 @pass_app
 def command(app: App, run_id: int | None, all_runs: bool, as_json: bool) -> int:
     """List rejected feed lines: source, line number, reason and the raw bytes."""
-    with app.existing_db.session() as session:
+    with app.db.session() as session:
         query = select(Reject).order_by(Reject.id)
         if not all_runs:
             run_id = run_id or session.scalar(select(func.max(IngestRun.id)))

@@ -17,7 +17,7 @@ from tocsin.ui import out, table
 @pass_app
 def command(app: App, as_json: bool) -> int:
     """The campaign summary."""
-    with app.existing_db.session() as session:
+    with app.db.session() as session:
         summary = status_summary(session)
     if as_json:
         click.echo(json.dumps(summary, indent=2))

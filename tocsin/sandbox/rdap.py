@@ -1,7 +1,7 @@
 """Fake RDAP servers with IANA-format bootstrap files pointing at them.
 
-Responses have the shapes the real registries use (see
-``shared/data/rdap/responses/``): ``ip network`` objects whose abuse contact
+Responses have the shapes the real registries use (see the real answers in
+``data/rdap/``): ``ip network`` objects whose abuse contact
 sits where each RIR puts it (nested under the registrant for ARIN and LACNIC,
 at the top level for RIPE and APNIC), ``autnum`` objects, and ``domain``
 objects from a registry whose ``registrar`` entity carries ``publicIds``
@@ -13,7 +13,9 @@ Servers (each on its own ``127.53.0.x``):
   objects they describe, e.g. ``google.com`` asked of the ``.com`` registry);
 - ``throttled``: answers ``429`` with ``Retry-After`` twice per path, then 200;
 - ``down``: in the bootstrap, but nothing listens (until :meth:`RdapServers.bring_up`);
-- ``real``: serves only ``shared/data/rdap/responses/`` byte for byte.
+- ``real``: serves only the real answers of ``data/rdap/`` byte for byte (whoisit's
+  test data, BSD-3-Clause: ``data/rdap/LICENSE.txt``). They live in the package,
+  not under ``tests/``, because ``tocsin demo`` runs this server too.
 """
 
 from __future__ import annotations
@@ -56,8 +58,9 @@ NOTICES = [
     }
 ]
 
-# The real response files and what they answer for.
-REAL_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "rdap" / "responses"
+# The real response files and what they answer for (``Sandbox(real_rdap_dir=)`` swaps REAL_DIR).
+REAL_RESPONSES = Path(__file__).with_name("data") / "rdap"
+REAL_DIR = REAL_RESPONSES
 REAL_IP = (
     ("1.1.1.0/24", "ip_v4.json"),
     ("130.59.0.0/16", "ip_v4_2.json"),

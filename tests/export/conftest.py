@@ -1,0 +1,44 @@
+"""Fixtures of the export tests: a seeded store on both engines and the CLI reading it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from export_support import Seeded, seed
+
+from store import migrate
+from store.db import Database
+from tocsin.sandbox.core import to_toml
+
+
+def export_config(path: Path, db_url: str, evidence: Path, **misp: Any) -> Path:
+    """A config file for the seeded store, with a ``[misp]`` table when given."""
+    tables: dict[str, dict[str, Any]] = {
+        "database": {"url": db_url},
+        "evidence": {"dir": str(evidence)},
+    }
+    if misp:
+        tables["misp"] = misp
+    path.write_text(to_toml(tables), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def seeded(db_url: str, tmp_path: Path, make_cli: type) -> tuple[Seeded, Any]:
+    """The seeded store (export_support.seed) and the CLI on it: SQLite, then PostgreSQL."""
+    evidence = tmp_path / "evidence"
+    out = seed(Database(db_url), evidence)
+    config = export_config(tmp_path / "tocsin.toml", db_url, evidence)
+    return out, make_cli(tmp_path, config)
+
+
+@pytest.fixture
+def sqlite_seeded(tmp_path: Path, make_cli: type) -> tuple[Seeded, Any, Path]:
+    """The seeded store on SQLite only (for the MISP push: the reading is tested on both)."""
+    url = f"sqlite:///{tmp_path / 'tocsin.db'}"
+    migrate.upgrade(Database(url))
+    evidence = tmp_path / "evidence"
+    out = seed(Database(url), evidence)
+    return out, make_cli, url

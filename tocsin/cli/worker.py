@@ -1,0 +1,87 @@
+"""`tocsin worker`: take crawl batches from the job queue and crawl them, until stopped.
+
+Any number of workers, on any number of machines, share one PostgreSQL store
+(``tocsin crawl --enqueue`` fills the queue). A worker runs one batch at a time
+and keeps its reactor and check worker from one batch to the next. It sends a
+heartbeat every ``worker.heartbeat``; every worker looks, as often, for jobs
+whose worker has been silent for ``worker.stalled_after`` and queues them again,
+and the retry takes back the dead attempt's leases (``crawler.batches``).
+SIGTERM or Ctrl-C: the batch in hand is finished, then the worker exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from typing import Any
+
+import click
+
+from tocsin.app import App
+from tocsin.cli._common import pass_app
+from tocsin.config import Config
+from tocsin.ui import err
+
+log = logging.getLogger("tocsin.worker")
+
+
+async def retry_stalled(jobs: Any, config: Config) -> None:
+    """Queue again the crawl jobs of workers that stopped sending heartbeats."""
+    from crawler.batches import TASK
+
+    silent = config.worker.stalled_after.total_seconds()
+    while True:
+        await asyncio.sleep(config.worker.heartbeat.total_seconds())
+        try:
+            stalled = await jobs.job_manager.get_stalled_jobs(
+                queue=config.worker.queue, task_name=TASK, seconds_since_heartbeat=silent
+            )
+        except Exception:  # the store is away for a moment: look again next time
+            log.warning("cannot look for stalled jobs", exc_info=True)
+            continue
+        for job in stalled:
+            try:
+                await jobs.job_manager.retry_job(job)
+                log.warning("job %s: its worker went silent; queued again", job.id)
+            except Exception:  # another worker retried it first
+                log.debug("job %s: not retried", job.id, exc_info=True)
+
+
+async def _work(app: App, jobs: Any) -> None:
+    config = app.config
+    async with jobs.open_async():
+        watcher = asyncio.create_task(retry_stalled(jobs, config))
+        try:
+            await jobs.run_worker_async(
+                queues=[config.worker.queue],
+                name=f"tocsin@{socket.gethostname()}:{os.getpid()}",
+                concurrency=1,
+                additional_context={"app": app},
+                update_heartbeat_interval=config.worker.heartbeat.total_seconds(),
+                stalled_worker_timeout=config.worker.stalled_after.total_seconds(),
+                install_signal_handlers=True,
+            )
+        finally:
+            watcher.cancel()
+
+
+@click.command(name="worker")
+@pass_app
+def command(app: App) -> int:
+    """Take crawl batches from the job queue and crawl them (PostgreSQL), until stopped."""
+    from pipelines.worker import WORKER
+    from tocsin import jobs
+
+    jobs.require_postgresql(app.config, "worker")
+    jobs.require_schema(app.db)
+    if not app.quiet:
+        err.print(f"worker: taking crawl batches from queue {app.config.worker.queue!r}")
+    try:
+        asyncio.run(_work(app, jobs.job_app(app.config)))
+    finally:
+        WORKER.shutdown()
+    if not app.quiet:
+        err.print("worker: stopped")
+    return 0
