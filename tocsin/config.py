@@ -394,6 +394,22 @@ class BoardConfig(Section):
     workers: int = Field(default=2, ge=1, le=64)  # processes serving the board
 
 
+class PackageConfig(Section):
+    """Evidence packages for CSIRTs and law enforcement (``tocsin package``, docs/handoff.md)."""
+
+    operator: str = ""  # who makes the packages: a person or a team, written in the manifest
+    tsa_url: str = ""  # an RFC 3161 time-stamping authority; empty: no timestamp
+    tsa_ca: str = ""  # PEM file of the CA(s) the TSA's certificate is checked against
+    tsa_timeout: Duration = timedelta(seconds=30)
+
+    @field_validator("tsa_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^\s/]+", value, re.IGNORECASE):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value
+
+
 class Config(Section):
     """The whole configuration; one attribute per TOML table."""
 
@@ -412,6 +428,7 @@ class Config(Section):
     escalation: EscalationConfig = EscalationConfig()
     suppress: SuppressConfig = SuppressConfig()
     board: BoardConfig = BoardConfig()
+    package: PackageConfig = PackageConfig()
 
 
 def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
@@ -506,6 +523,7 @@ def _paths_beside(data: dict[str, Any], overrides: dict[str, Any], folder: Path)
     for table, key, default in (
         ("notify", "journal", ""),
         ("signatures", "packs_dir", "rule-packs"),
+        ("package", "tsa_ca", ""),
     ):
         given = False
         for source in (data, overrides):
