@@ -10,12 +10,15 @@ bytes; their evidence lines say what they saw.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from crawler.signatures.yara import YaraRules
 from store.evidence import EvidenceStore, unzip_payload
 from store.models import Evidence
 from tocsin.config import Config
+
+log = logging.getLogger("tocsin.handoff")
 
 MAX_BYTES = 512
 _SCANNED = ("dom", "served_html", "payload_zip")
@@ -46,6 +49,7 @@ class MatchFinder:
                 try:
                     members = unzip_payload(data)
                 except Exception:  # a damaged zip: nothing to show, the hash still stands
+                    log.warning("payload zip %s unreadable; its matches are left out", path)
                     continue
                 targets = [(f"{path}!{name}", "payload", body) for name, body in members.items()]
             for where, scope, body in targets:

@@ -58,7 +58,7 @@ from tocsin.errors import UsageError
 
 FORMAT = "tocsin-evidence-package/1"
 MANIFEST = "manifest.json"
-TOKEN = "manifest.json.tsr"
+TOKEN = "manifest.json.tsr"  # noqa: S105 - a file name, not a secret
 SUMS = "SHA256SUMS"
 CHUNK = 1024 * 1024
 TIMELINE_ROWS = 200  # events per incident shown in timeline.html (all are in timeline.json)
@@ -96,9 +96,7 @@ class _Writer:
 
     def _info(self, path: str) -> zipfile.ZipInfo:
         info = zipfile.ZipInfo(path, self.made.timetuple()[:6])
-        info.compress_type = (
-            zipfile.ZIP_STORED if path.endswith(_STORED) else zipfile.ZIP_DEFLATED
-        )
+        info.compress_type = zipfile.ZIP_STORED if path.endswith(_STORED) else zipfile.ZIP_DEFLATED
         info.external_attr = 0o644 << 16
         return info
 
@@ -195,9 +193,9 @@ def _incident_record(
     session: Session, incident: Incident, campaign: Campaign, site: Site, tlp: str
 ) -> dict[str, Any]:
     urls = session.scalars(
-        select(Url).join(IncidentUrl, IncidentUrl.url_id == Url.id).where(
-            IncidentUrl.incident_id == incident.id
-        )
+        select(Url)
+        .join(IncidentUrl, IncidentUrl.url_id == Url.id)
+        .where(IncidentUrl.incident_id == incident.id)
     ).all()
     recipients = session.execute(
         select(Recipient, Contact)
@@ -263,7 +261,8 @@ class PackageBuilder:
         assert incident is not None
         campaign = session.get(Campaign, incident.campaign_id)
         site = session.get(Site, incident.site_id)
-        assert campaign is not None and site is not None
+        assert campaign is not None
+        assert site is not None
         label = tlp_label(effective_tlp(incident, campaign, self.config.board.default_tlp))
         folder = f"incidents/{safe_member_name(incident.public_id)}"
         record = _incident_record(session, incident, campaign, site, label)
@@ -271,9 +270,7 @@ class PackageBuilder:
         events = session.scalars(
             select(Event).where(Event.incident_id == incident.id).order_by(Event.at, Event.id)
         ).all()
-        timeline = [
-            {"at": e.at, "kind": e.kind, "actor": e.actor, "data": e.data} for e in events
-        ]
+        timeline = [{"at": e.at, "kind": e.kind, "actor": e.actor, "data": e.data} for e in events]
         self.writer.add_json(f"{folder}/timeline.json", timeline)
         checks = self._checks(session, incident, folder)
         notices = self._notices(session, incident, folder)

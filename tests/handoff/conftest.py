@@ -15,13 +15,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "board"))
 
-from board_support import HOSTILE_TITLE, NOW, SeededStore, seed_store  # noqa: E402
+from board_support import HOSTILE_TITLE, NOW, SeededStore, seed_store
 
-from store import evidence as evidence_store  # noqa: E402
-from store.db import Database  # noqa: E402
-from store.incidents import set_tlp  # noqa: E402
-from store.models import Check, Evidence, Incident, IncidentUrl  # noqa: E402
-from tocsin.config import Config, load  # noqa: E402
+from store import evidence as evidence_store
+from store.db import Database
+from store.incidents import set_tlp
+from store.models import Check, Evidence, Incident, IncidentUrl
+from tocsin.config import Config, load
 
 SECRET = "handoff-tests-secret-0123456789"
 PAYLOAD = b"MZ TOCSIN-SANDBOX-SAMPLE inert test payload\x00\x01"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jsonschema_rs
 import pytest
-from conftest import DOM, HOSTILE_TITLE, PAYLOAD, Seeded
+from conftest import DOM, PAYLOAD, Seeded
 
 from handoff.package import select_incidents, write_package
 from handoff.verify import verify_package
@@ -114,9 +114,7 @@ def test_har_is_valid_har_1_2(seeded: Seeded, tmp_path: Path) -> None:
     assert har["log"]["entries"][2]["request"]["postData"]["text"] == "cc=4111111111111111"
 
 
-def test_timeline_has_no_script_and_escapes_a_hostile_title(
-    seeded: Seeded, tmp_path: Path
-) -> None:
+def test_timeline_has_no_script_and_escapes_a_hostile_title(seeded: Seeded, tmp_path: Path) -> None:
     archive = zipfile.ZipFile(make(seeded, tmp_path, [seeded.store.tickets["x1"]]))
     html = archive.read("timeline.html").decode()
     assert "<script" not in html.lower()
