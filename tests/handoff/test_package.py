@@ -153,3 +153,23 @@ def test_sha256sum_checks_the_unzipped_package(seeded: Seeded, tmp_path: Path) -
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "FAILED" not in done.stdout
+
+
+def test_the_bytes_a_yara_rule_matched_are_found_again(tmp_path: Path) -> None:
+    from handoff.matches import MatchFinder
+    from store.evidence import EvidenceStore
+    from store.models import Evidence
+    from tocsin.config import load
+
+    store = EvidenceStore(tmp_path, 1024**2)
+    dom = store.put(b"<html><script>var m = new CoinHive.Anonymous('k'); m.start();</script>")
+    blob = Evidence(kind="dom", sha256=dom.sha256, size=dom.size, media_type="text/html")
+    rules = ["yara.page.coinhive_style_miner", "behaviour.foreign_script"]
+    found = MatchFinder(load(None, {})).find(store, rules, [(blob, "x/dom.html.txt")])
+    assert len(found) == 1
+    match = found[0]
+    assert match["rule"] == "yara.page.coinhive_style_miner"
+    assert match["file"] == "x/dom.html.txt"
+    assert bytes.fromhex(match["bytes_hex"]) == b"CoinHive.Anonymous"
+    assert match["bytes_text"] == "CoinHive.Anonymous"
+    assert match["offset"] == store.get(dom.sha256).index(b"CoinHive")
