@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jsonschema_rs
 import pytest
-from conftest import DOM, PAYLOAD, Seeded
+from handoff_support import DOM, NOW, PAYLOAD, Seeded
 
 from handoff.package import select_incidents, write_package
 from handoff.verify import verify_package
@@ -29,13 +29,10 @@ def make(seeded: Seeded, tmp_path: Path, idents: list[str], campaign: str | None
             ids = select_incidents(session, idents, campaign)
         scope = {"campaign": campaign} if campaign else {"incidents": idents}
         path = tmp_path / "package.zip"
-        write_package(db, seeded.config, ids, path, NOW_FIXED, scope)
+        write_package(db, seeded.config, ids, path, NOW, scope)
         return path
     finally:
         db.dispose()
-
-
-from conftest import NOW as NOW_FIXED  # noqa: E402
 
 
 def test_package_holds_every_part_and_verifies(seeded: Seeded, tmp_path: Path) -> None:

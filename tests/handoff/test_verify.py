@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import NOW, Seeded
+from handoff_support import NOW, Seeded
 
 from handoff.package import select_incidents, write_package
 from handoff.timestamp import load_roots
