@@ -126,8 +126,10 @@ def _read_chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def _json(value: Any) -> bytes:
-    return (json.dumps(value, ensure_ascii=False, indent=1, default=_default) + "\n").encode()
+def _json(value: Any, indent: int | None = None) -> bytes:
+    """UTF-8 JSON; compact (the C encoder) unless ``indent``: per-incident files are many."""
+    text = json.dumps(value, ensure_ascii=False, indent=indent, default=_default)
+    return (text + "\n").encode()
 
 
 def _default(value: Any) -> Any:
@@ -498,7 +500,7 @@ def build_package(
             "incidents": builder.incidents,
             "files": writer.files,
         }
-        data = _json(manifest)
+        data = _json(manifest, indent=1)
         token = request_token(config.package, data) if config.package.tsa_url else None
         sums = "".join(f"{f['sha256']}  {f['path']}\n" for f in writer.files).encode()
         writer.add(SUMS, [sums], listed=False)
