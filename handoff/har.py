@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from tocsin import __version__
 
@@ -28,10 +28,7 @@ def _iso(moment: datetime) -> str:
 
 
 def _query(url: str) -> list[dict[str, str]]:
-    try:
-        query = urlsplit(url).query
-    except ValueError:
-        return []
+    query = url.partition("#")[0].partition("?")[2]  # urlsplit's netloc checks cost 10x
     return [{"name": k, "value": v} for k, v in parse_qsl(query, keep_blank_values=True)]
 
 
