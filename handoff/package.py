@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handoff.har import request_log_har
+from handoff.load import CHUNK_SIZE, Chunk, load_chunk
 from handoff.matches import MatchFinder
 from handoff.render import render
 from handoff.timestamp import request_token
@@ -38,18 +39,11 @@ from store.evidence import EvidenceStore, safe_member_name
 from store.models import (
     Campaign,
     Check,
-    Contact,
-    Event,
     Evidence,
-    InboxMessage,
     Incident,
-    IncidentUrl,
     Notice,
     NoticeItem,
-    Recipient,
-    RelayJournal,
     Site,
-    Url,
 )
 from store.queries import effective_tlp, tlp_label
 from tocsin import __version__
@@ -192,19 +186,10 @@ def select_incidents(session: Session, idents: list[str], campaign: str | None) 
 
 
 def _incident_record(
-    session: Session, incident: Incident, campaign: Campaign, site: Site, tlp: str
+    chunk: Chunk, incident: Incident, campaign: Campaign, site: Site, tlp: str
 ) -> dict[str, Any]:
-    urls = session.scalars(
-        select(Url)
-        .join(IncidentUrl, IncidentUrl.url_id == Url.id)
-        .where(IncidentUrl.incident_id == incident.id)
-    ).all()
-    recipients = session.execute(
-        select(Recipient, Contact)
-        .join(Contact, Contact.id == Recipient.contact_id)
-        .where(Recipient.incident_id == incident.id)
-        .order_by(Recipient.level, Recipient.id)
-    ).all()
+    urls = chunk.urls.get(incident.id, [])
+    recipients = chunk.ladder.get(incident.id, [])
     return {
         "ticket": incident.public_id,
         "tlp": tlp,
@@ -258,24 +243,20 @@ class PackageBuilder:
         self.incidents: list[dict[str, Any]] = []  # per incident, for the manifest
         self.written: set[str] = set()  # a payload shared by two checks goes in once
 
-    def incident(self, session: Session, incident_id: int) -> None:
-        incident = session.get(Incident, incident_id)
-        assert incident is not None
-        campaign = session.get(Campaign, incident.campaign_id)
-        site = session.get(Site, incident.site_id)
-        assert campaign is not None
-        assert site is not None
+    def chunk(self, chunk: Chunk) -> None:
+        for incident, campaign, site in chunk.incidents:
+            self.incident(chunk, incident, campaign, site)
+
+    def incident(self, chunk: Chunk, incident: Incident, campaign: Campaign, site: Site) -> None:
         label = tlp_label(effective_tlp(incident, campaign, self.config.board.default_tlp))
         folder = f"incidents/{safe_member_name(incident.public_id)}"
-        record = _incident_record(session, incident, campaign, site, label)
+        record = _incident_record(chunk, incident, campaign, site, label)
         self.writer.add_json(f"{folder}/incident.json", record)
-        events = session.scalars(
-            select(Event).where(Event.incident_id == incident.id).order_by(Event.at, Event.id)
-        ).all()
+        events = chunk.events.get(incident.id, [])
         timeline = [{"at": e.at, "kind": e.kind, "actor": e.actor, "data": e.data} for e in events]
         self.writer.add_json(f"{folder}/timeline.json", timeline)
-        checks = self._checks(session, incident, folder)
-        notices = self._notices(session, incident, folder)
+        checks = self._checks(chunk, incident, folder)
+        notices = self._notices(chunk, incident, folder)
         self.incidents.append(
             {
                 "ticket": incident.public_id,
@@ -303,20 +284,11 @@ class PackageBuilder:
             }
         )
 
-    def _checks(self, session: Session, incident: Incident, folder: str) -> list[dict[str, Any]]:
-        rows = session.execute(
-            select(Check, Url.url)
-            .join(Url, Url.id == Check.url_id)
-            .join(IncidentUrl, IncidentUrl.url_id == Check.url_id)
-            .where(IncidentUrl.incident_id == incident.id)
-            .order_by(Check.started_at, Check.id)
-        ).all()
+    def _checks(self, chunk: Chunk, incident: Incident, folder: str) -> list[dict[str, Any]]:
         shown = []
-        for check, url in rows:
+        for check, url in chunk.checks.get(incident.id, []):
             base = f"{folder}/checks/{check.id}-{safe_member_name(check.kind)}"
-            blobs = session.scalars(
-                select(Evidence).where(Evidence.check_id == check.id).order_by(Evidence.id)
-            ).all()
+            blobs = chunk.evidence.get(check.id, [])
             files: list[dict[str, Any]] = []
             placed: list[tuple[Evidence, str]] = []
             for blob in blobs:
@@ -404,25 +376,14 @@ class PackageBuilder:
             return None
         return request_log_har(log, check.started_at) if isinstance(log, dict) else None
 
-    def _notices(self, session: Session, incident: Incident, folder: str) -> list[dict[str, Any]]:
-        notices = session.scalars(
-            select(Notice)
-            .join(NoticeItem, NoticeItem.notice_id == Notice.id)
-            .where(NoticeItem.incident_id == incident.id)
-            .distinct()
-            .order_by(Notice.id)
-        ).all()
+    def _notices(self, chunk: Chunk, incident: Incident, folder: str) -> list[dict[str, Any]]:
         deliveries, shown = [], []
-        for notice in notices:
+        for notice in chunk.notices.get(incident.id, []):
             name = safe_member_name(notice.ticket or f"notice-{notice.id}")
             path = f"{folder}/notices/{name}.eml"
             self.writer.add_bytes(path, notice.message)
-            journal = session.get(RelayJournal, notice.message_id)
-            inbox = session.scalars(
-                select(InboxMessage)
-                .where(InboxMessage.notice_id == notice.id)
-                .order_by(InboxMessage.received_at, InboxMessage.id)
-            ).all()
+            journal = chunk.journal.get(notice.message_id)
+            inbox = chunk.inbox.get(notice.id, [])
             answers = [
                 {
                     "kind": m.kind,
@@ -475,9 +436,10 @@ def build_package(
     with zipfile.ZipFile(out, "w", allowZip64=True) as archive:
         writer = _Writer(archive, now)
         builder = PackageBuilder(config, writer)
-        for incident_id in incident_ids:
-            with db.session() as session:  # one incident at a time: memory stays bounded
-                builder.incident(session, incident_id)
+        for start in range(0, len(incident_ids), CHUNK_SIZE):
+            # A few incidents at a time: memory stays bounded, queries stay few.
+            with db.session() as session:
+                builder.chunk(load_chunk(session, incident_ids[start : start + CHUNK_SIZE]))
         context = {
             "made": now,
             "version": __version__,
