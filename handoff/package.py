@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -138,6 +139,32 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
+class Spool:
+    """Per-incident summaries kept in a temporary file, one JSON line each, and read
+    back (as often as a template loops over them) one at a time."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self.count = 0
+
+    def append(self, row: dict[str, Any]) -> None:
+        self._file.write(_json(row))
+        self.count += 1
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        self._file.flush()
+        self._file.seek(0)
+        for line in self._file:
+            yield json.loads(line)
+        self._file.seek(0, os.SEEK_END)
+
+    def close(self) -> None:
+        self._file.close()
+
+
 # --------------------------------------------------------------------------- selection
 
 
@@ -239,7 +266,7 @@ class PackageBuilder:
         self.writer = writer
         self.store = EvidenceStore.from_config(config)
         self.matches = MatchFinder(config)
-        self.timeline: list[dict[str, Any]] = []  # per incident, for timeline.html
+        self.timeline = Spool()  # per incident, for timeline.html and README.txt
         self.incidents: list[dict[str, Any]] = []  # per incident, for the manifest
         self.written: set[str] = set()  # a payload shared by two checks goes in once
 
@@ -448,8 +475,9 @@ def build_package(
             "incidents": builder.timeline,
             "tsa_url": config.package.tsa_url,
         }
-        writer.add_bytes("README.txt", render("README.txt.j2", context).encode())
-        writer.add_bytes("timeline.html", render("timeline.html.j2", context).encode())
+        writer.add("README.txt", render("README.txt.j2", context))
+        writer.add("timeline.html", render("timeline.html.j2", context))
+        builder.timeline.close()
         manifest = {
             "format": FORMAT,
             "tocsin_version": __version__,

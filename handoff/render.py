@@ -9,6 +9,7 @@ so a hostile title cannot rewrite the reader's terminal.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ from tocsin.urls import defang
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "handoff"
 
 
-def _when(value: datetime | None) -> str:
+def _when(value: datetime | str | None) -> str:
+    if isinstance(value, str):  # read back from the spool (ISO-8601)
+        value = datetime.fromisoformat(value)
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
@@ -44,5 +47,16 @@ _env = jinja2.Environment(
 _env.filters.update(when=_when, text=_text, defang=_defang)
 
 
-def render(name: str, context: dict[str, Any]) -> str:
-    return _env.get_template(name).render(**context)
+def render(name: str, context: dict[str, Any]) -> Iterator[bytes]:
+    """The rendered template in UTF-8 pieces of about 64 KiB, as it is generated: the
+    incidents may be a spool read from disk, never all in memory."""
+    buffer: list[str] = []
+    size = 0
+    for piece in _env.get_template(name).generate(**context):
+        buffer.append(piece)
+        size += len(piece)
+        if size >= 65536:
+            yield "".join(buffer).encode()
+            buffer, size = [], 0
+    if buffer:
+        yield "".join(buffer).encode()
