@@ -34,6 +34,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
 from store import migrate
 from store.db import Database
@@ -200,71 +201,55 @@ def seed(db: Database, folder: Path, count: int) -> None:
         s.flush()
         batches = [incidents[i : i + 25] for i in range(0, count, 25)]
         for b, batch in enumerate(batches):
-            tick = f"TCS-N{b:04d}-BNCH"
-            notice = Notice(
-                message_id=f"<{tick}@tocsin.example>",
-                ticket=tick,
-                contact_id=desk.id,
-                recipient=desk.email,
-                role="hosting",
-                kind="first",
-                level=1,
-                language="en",
-                subject=f"[{tick}]",
-                message=message(tick, desk.email, [i.public_id for i in batch]),
-                state="sent",
-                attempts=1,
-                created_at=T0,
-                sent_at=T0,
-            )
-            s.add(notice)
-            s.flush()
-            for incident in batch:
-                s.add(
-                    NoticeItem(
-                        notice_id=notice.id, incident_id=incident.id, contact_id=desk.id, level=1
-                    )
-                )
+            notice = sent_notice(s, desk, f"TCS-N{b:04d}-BNCH", "first", batch, episode=0)
             s.add(
                 InboxMessage(
-                    key=hashlib.sha256(tick.encode()).hexdigest(),
+                    key=hashlib.sha256(notice.message_id.encode()).hexdigest(),
                     kind="reply",
                     notice_id=notice.id,
                     sender=desk.email,
-                    subject=f"Re: [{tick}]",
+                    subject=f"Re: {notice.subject}",
                     received_at=T0 + timedelta(days=1),
                     data={},
                 )
             )
         for incident in incidents:
-            tick = f"TCS-F{incident.id:05d}-BNCH"
-            notice = Notice(
-                message_id=f"<{tick}@tocsin.example>",
-                ticket=tick,
+            sent_notice(s, desk, f"TCS-F{incident.id:05d}-BNCH", "followup", [incident], episode=1)
+
+
+def sent_notice(
+    s: Session, desk: Contact, tick: str, kind: str, batch: list[Incident], episode: int
+) -> Notice:
+    """A notice as the notifier leaves it once the relay took it, for ``batch``."""
+    notice = Notice(
+        message_id=f"<{tick}@tocsin.example>",
+        ticket=tick,
+        contact_id=desk.id,
+        recipient=desk.email,
+        role="hosting",
+        kind=kind,
+        level=1,
+        language="en",
+        subject=f"[{tick}]",
+        message=message(tick, desk.email, [i.public_id for i in batch]),
+        state="sent",
+        attempts=1,
+        created_at=T0,
+        sent_at=T0,
+    )
+    s.add(notice)
+    s.flush()
+    for incident in batch:
+        s.add(
+            NoticeItem(
+                notice_id=notice.id,
+                incident_id=incident.id,
                 contact_id=desk.id,
-                recipient=desk.email,
-                role="hosting",
-                kind="followup",
                 level=1,
-                language="en",
-                subject=f"[{tick}]",
-                message=message(tick, desk.email, [incident.public_id]),
-                state="sent",
-                attempts=1,
-                created_at=T0,
-                sent_at=T0,
+                episode=episode,
             )
-            s.add(notice)
-            s.flush()
-            s.add(
-                NoticeItem(
-                    notice_id=notice.id,
-                    incident_id=incident.id,
-                    contact_id=desk.id,
-                    level=1,
-                    episode=1,
-                )
-            )
+        )
+    return notice
 
 
 def main() -> None:
