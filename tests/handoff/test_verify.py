@@ -218,3 +218,12 @@ def test_the_command_makes_and_verifies(seeded: Seeded, make_cli, tmp_path: Path
     assert missing.returncode == 2
     assert missing.stderr.strip() == "tocsin: package: no incident or ticket 'TCS-NOPE'"
     assert not list(tmp_path.glob("package-*"))
+    nothing = cli("package")
+    assert nothing.returncode == 2
+    assert (
+        nothing.stderr.strip() == "tocsin: package: name incidents or tickets, or --campaign NAME"
+    )
+    (tmp_path / "notes.zip").write_bytes(b"not a zip")
+    garbage = cli("package", "--verify", "notes.zip")
+    assert garbage.returncode == 1
+    assert "FAILED notes.zip: not a readable zip" in garbage.stdout
