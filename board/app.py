@@ -19,9 +19,11 @@ from starlette.responses import Response
 from board import api, pages, portal
 from board.security import Guard
 from board.web import (
+    ApiError,
     Board,
     Forbidden,
     LoginRequired,
+    api_error,
     board_of,
     forbidden_page,
     login_redirect,
@@ -43,6 +45,7 @@ def create_app(
     app.state.board = board
     app.add_exception_handler(LoginRequired, login_redirect)
     app.add_exception_handler(Forbidden, forbidden_page)
+    app.add_exception_handler(ApiError, api_error)  # a bearer token on a package download
     app.add_exception_handler(StarletteHTTPException, _http_error_page)
     app.add_exception_handler(RequestValidationError, _bad_request_page)
     app.add_api_route("/healthz", healthz, methods=["GET"])

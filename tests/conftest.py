@@ -39,14 +39,26 @@ PG_BASE = os.environ.get("TOCSIN_TEST_PG", "postgresql+psycopg://postgres@127.0.
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+# Session fixtures too costly to build on every xdist worker, with the timeout of the test
+# that pays for one: the catalogue crawl is one `tocsin crawl` of every catalogue site in
+# Chromium (bounded at 400 s), read by the crawl, cloaking and package tests.
+SHARED_COSTLY = {"catalogue_crawl": 600}
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep a module on one xdist worker when its tests share a module-scoped fixture
-    (a seeded store, a board process, a browser, a crawl): built once, not once per
-    worker. ``make test`` runs ``--dist loadgroup``, which hands every other test to
+    """Keep tests on one xdist worker when they share a costly fixture, so it is built
+    once, not once per worker: a session fixture of ``SHARED_COSTLY`` (its users, from any
+    module), or a module-scoped one (a seeded store, a board process, a browser, a crawl:
+    the module). ``make test`` runs ``--dist loadgroup``, which hands every other test to
     whichever worker is free; an explicit ``xdist_group`` mark wins."""
     for item in items:
         if item.get_closest_marker("xdist_group") is not None:
+            continue
+        shared = [name for name in SHARED_COSTLY if name in item.fixturenames]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
+            item.add_marker(pytest.mark.timeout(SHARED_COSTLY[shared[0]]))
             continue
         info = getattr(item, "_fixtureinfo", None)
         fixtures = info.name2fixturedefs.values() if info is not None else ()

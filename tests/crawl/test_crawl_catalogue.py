@@ -20,10 +20,6 @@ from store.evidence import EvidenceStore, unzip_payload
 from store.models import Campaign, Check, Event, Evidence, Incident, IncidentUrl, Site, Url
 from tocsin.sandbox.catalogue import CATALOGUE
 
-# One catalogue crawl (crawl/conftest.py) serves both modules: keep them on one xdist worker.
-# The first test pays for the crawl (up to its own 400 s bound), hence the longer timeout.
-pytestmark = [pytest.mark.xdist_group("catalogue_crawl"), pytest.mark.timeout(600)]
-
 FEED = [s for s in CATALOGUE if s.kind in ("compromised", "payload", "clean", "tricky-clean")]
 COMPROMISED = [
     s for s in CATALOGUE if s.kind in ("compromised", "payload") and s.verdict == "malicious"

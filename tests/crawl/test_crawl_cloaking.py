@@ -23,10 +23,6 @@ from store.evidence import EvidenceStore
 from store.models import Check, Evidence
 from tocsin.sandbox.catalogue import CATALOGUE
 
-# One catalogue crawl (crawl/conftest.py) serves both modules: keep them on one xdist worker.
-# The first test pays for the crawl (up to its own 400 s bound), hence the longer timeout.
-pytestmark = [pytest.mark.xdist_group("catalogue_crawl"), pytest.mark.timeout(600)]
-
 CASES = [s for s in CATALOGUE if s.behaviour in ("fp-shop", "fp-cloak", "seo-cloaking")]
 CLEAN = [s for s in CASES if s.kind in ("clean", "tricky-clean")]
 CLOAKED = [s for s in CASES if s.kind == "compromised"]
