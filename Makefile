@@ -42,8 +42,14 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# The suite on every core (pytest-xdist; loadgroup keeps a module that shares a costly
+# fixture on one worker, see tests/conftest.py), then the few `serial` tests alone.
+TEST_JOBS ?= auto
+TEST_ARGS ?=
+
 test: setup lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadgroup -m "not serial" $(TEST_ARGS)
+	$(PY) -m pytest -q -m serial $(TEST_ARGS)
 
 demo: setup
 	$(VENV)/bin/tocsin demo

@@ -2,13 +2,19 @@
 
 Every store test takes the ``db`` fixture, which runs it twice: once on a
 SQLite file and once on PostgreSQL (127.0.0.1:5432, database ``test``). Each
-pytest process gets its own PostgreSQL schema, so parallel runs do not meet.
-With ``CI=true`` a missing PostgreSQL fails the run instead of skipping.
+pytest process (each xdist worker too) gets its own PostgreSQL schemas, so
+parallel runs do not meet. With ``CI=true`` a missing PostgreSQL fails the run
+instead of skipping.
+
+Set-up cost matters here (``make test`` runs the suite in parallel, see
+docs/architecture.md "Tests"): a SQLite store is a copy of one migrated per
+process, and a PostgreSQL store is emptied with DELETE rather than TRUNCATE.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -31,6 +37,44 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[1]
 PG_BASE = os.environ.get("TOCSIN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+# Session fixtures too costly to build on every xdist worker, with the timeout of the test
+# that pays for one: the catalogue crawl is one `tocsin crawl` of every catalogue site in
+# Chromium (bounded at 400 s), read by the crawl, cloaking and package tests.
+SHARED_COSTLY = {"catalogue_crawl": 600}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep tests on one xdist worker when they share a costly fixture, so it is built
+    once, not once per worker: a session fixture of ``SHARED_COSTLY`` (its users, from any
+    module), or a module-scoped one (a seeded store, a board process, a browser, a crawl:
+    the module). ``make test`` runs ``--dist loadgroup``, which hands every other test to
+    whichever worker is free; an explicit ``xdist_group`` mark wins."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        shared = [name for name in SHARED_COSTLY if name in item.fixturenames]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
+            item.add_marker(pytest.mark.timeout(SHARED_COSTLY[shared[0]]))
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        fixtures = info.name2fixturedefs.values() if info is not None else ()
+        if any(defs and defs[-1].scope == "module" for defs in fixtures):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+@pytest.hookimpl(trylast=True)  # after xdist wrote the groups into the node ids
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Fail loudly, not slowly, if loadgroup stops grouping (pytest-xdist#1386: it writes
+    the group into a node id field that pytest 9.2 no longer reads)."""
+    if not getattr(session.config.option, "loadgroup", False):  # set in xdist workers only
+        return
+    for item in session.items:
+        if item.get_closest_marker("xdist_group") is not None and "@" not in item.nodeid:
+            raise pytest.UsageError(f"xdist_group ignored for {item.nodeid}: see pyproject.toml")
 
 
 def _pg_available() -> str | None:
@@ -74,40 +118,76 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
-def truncate_all(db: Database) -> None:
-    """Empty every table of a PostgreSQL store, keeping its schema."""
-    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+# Reset every sequence of the schema to its start, as TRUNCATE ... RESTART IDENTITY does.
+_RESTART_SEQUENCES = text(
+    "SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, start_value, false)"
+    " FROM pg_sequences WHERE schemaname = current_schema()"
+)
+
+
+def empty_pg_store(db: Database) -> None:
+    """Empty every table of a PostgreSQL store and restart its ids, keeping its schema.
+
+    DELETE with triggers off (the event log's append-only trigger, the foreign keys)
+    instead of TRUNCATE: TRUNCATE gives each of the ~25 tables new files, 0.3 to 2 s a
+    test on a busy machine, where deleting a test's few rows takes milliseconds.
+    """
     with db.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+        conn.execute(_RESTART_SEQUENCES)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store migrated to head once per test process; tests get copies of it
+    (Alembic takes 0.1 to 0.5 s a store, a copy about 10 ms)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "tocsin.db"
+    database = Database(f"sqlite:///{path}")
+    migrate.upgrade(database)
+    database.dispose()  # the last connection checkpoints the WAL into the file
+    return path
+
+
+def sqlite_store(template: Path, path: Path) -> str:
+    """A fresh migrated SQLite store at ``path`` (a copy of ``template``); its URL."""
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database URL at the current schema, empty: SQLite then PostgreSQL."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'tocsin.db'}"
-        migrate.upgrade(Database(url))
-        return url
+        return sqlite_store(request.getfixturevalue("sqlite_template"), tmp_path / "tocsin.db")
     url = request.getfixturevalue("pg_url")
     database = Database(url)
-    truncate_all(database)
+    empty_pg_store(database)
     database.dispose()
     return url
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def module_db_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A store for a whole test module (costly set-ups shared by its tests): a SQLite
-    file, then a PostgreSQL schema of its own, dropped at the end."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'tocsin.db'}"
-        migrate.upgrade(Database(url))
-        yield url
-        return
+@pytest.fixture(scope="session")
+def pg_module_url() -> Iterator[str]:
+    """A second private PostgreSQL schema, lent to one test module at a time."""
     with private_pg_store("tocsin_module") as url:
         yield url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A store for a whole test module (costly set-ups shared by its tests): a SQLite
+    file, then a PostgreSQL schema emptied for the module (migrating a schema per module
+    cost ~5 s on a busy machine)."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("store") / "tocsin.db"
+        return sqlite_store(request.getfixturevalue("sqlite_template"), path)
+    url = request.getfixturevalue("pg_module_url")
+    database = Database(url)
+    empty_pg_store(database)
+    database.dispose()
+    return url
 
 
 @pytest.fixture
@@ -142,8 +222,9 @@ class Cli:
         if self.config is not None:
             command += ["--config", str(self.config)]
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
+        # Wide tables whatever the runner set: an xdist worker has COLUMNS=80 in its environ.
+        full_env["COLUMNS"] = "200"
         full_env.update(env or {})
-        full_env.setdefault("COLUMNS", "200")
         data = input.encode() if isinstance(input, str) else input
         proc = subprocess.run(
             [*command, *args],
@@ -176,10 +257,9 @@ def cli(tmp_path: Path, db_url: str) -> Cli:
 
 
 @pytest.fixture
-def sqlite_cli(tmp_path: Path) -> Cli:
+def sqlite_cli(tmp_path: Path, sqlite_template: Path) -> Cli:
     """The CLI against a SQLite store in the test's own folder (made as `tocsin init` does)."""
-    url = f"sqlite:///{tmp_path / 'tocsin.db'}"
-    migrate.upgrade(Database(url))
+    url = sqlite_store(sqlite_template, tmp_path / "tocsin.db")
     config = write_config(tmp_path / "tocsin.toml", {"database": {"url": url}})
     return Cli(tmp_path, config)
 

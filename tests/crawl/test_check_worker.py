@@ -200,6 +200,7 @@ def test_ctrl_c_leaves_the_worker_to_finish_its_batches(app: App, worker: CheckW
     assert outcome.verdict == "offline"
 
 
+@pytest.mark.serial  # races a 4 s download timeout
 def test_ctrl_c_during_a_crawl_keeps_whole_checks_and_the_next_crawl_resumes(
     sandbox: Any, tmp_path: Path, db_url: str
 ) -> None:

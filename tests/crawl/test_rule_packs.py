@@ -113,6 +113,7 @@ def test_the_packs_folder_is_beside_the_config_or_the_store_never_the_cwd(
     assert rulepacks.packs_root(pg) == tmp_path / "data" / "tocsin" / "rule-packs"
 
 
+@pytest.mark.serial  # wall-clock bounds on a regex timeout
 def test_a_catastrophic_regex_is_refused_when_read_and_cut_off_when_run(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="backtracks catastrophically"):
         community.compile_regex("(a+)+$")

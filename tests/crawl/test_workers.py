@@ -83,6 +83,7 @@ def _wait(what: str, done, timeout: float) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.serial  # a kill mid-batch and a heartbeat going stale: timing
 def test_two_workers_one_killed_every_url_checked_once(sandbox, tmp_path, pg_schema_url) -> None:
     started = time.monotonic()
     config = sandbox_config(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from tocsin.sandbox import Sandbox
 
@@ -48,6 +49,7 @@ def test_stop_leaves_no_threads_or_sockets(tmp_path: Path) -> None:
     sb.stop()  # idempotent
 
 
+@pytest.mark.serial  # benchmark-like: 3000 sites
 def test_scale_mode_serves_many_sites_without_a_socket_each(tmp_path: Path) -> None:
     before = listening()
     with Sandbox(tmp_path / "sb", scale=3000, mix={"page": 0.5, "payload": 0.5}) as sb:

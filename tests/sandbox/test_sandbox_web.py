@@ -234,6 +234,7 @@ def _stream(sb: Sandbox, site_id: str):
     )
 
 
+@pytest.mark.serial  # a wall-clock bound
 def test_one_gigabyte_body_is_streamed(sandbox: Sandbox) -> None:
     started = time.monotonic()
     with _stream(sandbox, "hostile-1gb") as response:
@@ -247,6 +248,7 @@ def test_one_gigabyte_body_is_streamed(sandbox: Sandbox) -> None:
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.serial  # a wall-clock bound
 def test_slow_drip_sends_one_byte_a_second(sandbox: Sandbox) -> None:
     started = time.monotonic()
     received = b""
