@@ -100,17 +100,22 @@ def test_upgrade_from_0003_keeps_incidents_and_joins_the_oldest(bare_url: str) -
             Campaign(name=f"{f} x", family=f, manual=False, first_seen=T0, last_seen=T0, iocs={})
             for f in ("fake-update", "hidden-iframe", None)
         ]
-        url = Url(
-            url=f"http://{host}/",
-            url_hash=url_hash(f"http://{host}/"),
-            host=host,
-            first_seen=T0,
-            last_seen=T0,
-            verdict="malicious",
-        )
-        session.add_all([site, *campaigns, url])
+        session.add_all([site, *campaigns])
         session.flush()
-        ids = {"site": site.id, "url": url.id, "campaigns": [c.id for c in campaigns]}
+        # Only the columns revision 0003 has: the current model has more (leases, 0007).
+        url_id = session.scalar(
+            sa.insert(Url)
+            .values(
+                url=f"http://{host}/",
+                url_hash=url_hash(f"http://{host}/"),
+                host=host,
+                first_seen=T0,
+                last_seen=T0,
+                verdict="malicious",
+            )
+            .returning(Url.id)
+        )
+        ids = {"site": site.id, "url": url_id, "campaigns": [c.id for c in campaigns]}
     with db.engine.begin() as conn:
         conn.execute(
             OLD.insert(),
