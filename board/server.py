@@ -147,13 +147,15 @@ def stop(children: list[int]) -> None:
 
 
 def wait(children: list[int]) -> int:
-    """Wait for every worker; the worst exit code."""
+    """Wait for every worker; the worst exit code (uvicorn re-raises the SIGTERM it
+    handled once it has shut down: that end is a clean one)."""
     worst = 0
     for child in children:
         while True:
             try:
                 _, status = os.waitpid(child, 0)
-                worst = max(worst, os.waitstatus_to_exitcode(status) & 0xFF)
+                code = os.waitstatus_to_exitcode(status)
+                worst = max(worst, 0 if code == -signal.SIGTERM else abs(code))
                 break
             except InterruptedError:
                 continue

@@ -114,8 +114,8 @@ def _ensure_row(db: Database, name: str) -> None:
     with db.sessions() as session:
         if session.get(JobLease, name) is not None:
             return
-        try:
-            with session.begin():
-                session.add(JobLease(name=name))
-        except IntegrityError:
-            pass  # another serve made it first
+    try:
+        with db.session() as session:
+            session.add(JobLease(name=name))
+    except IntegrityError:
+        pass  # another serve made it first
