@@ -31,6 +31,11 @@ TOKEN = "serve-test-admin-token-0123456789abcdef"
 
 
 @pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'tocsin.db'}"
+
+
+@pytest.fixture
 def feed_server() -> Iterator[FeedServer]:
     yield from serving()
 
@@ -52,14 +57,13 @@ def _wait_for(condition, timeout: float, what: str, proc: subprocess.Popen) -> N
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.mark.slow
-@pytest.mark.browser
-def test_serve_runs_the_pipeline_and_stops_cleanly(
-    sandbox, feed_server: FeedServer, tmp_path: Path, db_url: str
-) -> None:
+def start_serve(
+    sandbox, feed_server: FeedServer, tmp_path: Path, db_url: str, port: int
+) -> tuple[subprocess.Popen, Path]:
+    """`tocsin serve` in its own process group, with a loopback feed of one sandbox
+    site and intervals of seconds; its output goes to the returned log file."""
     migrate.upgrade(Database(db_url))
     feed_url = feed_server.serve("/feed.txt", (sandbox.url(SITE) + "\n").encode())
-    port = _free_port()
     config = sandbox.write_config(
         tmp_path / "tocsin.toml",
         db_url,
@@ -72,15 +76,38 @@ def test_serve_runs_the_pipeline_and_stops_cleanly(
         out.write('every = "1h"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
     log_path = tmp_path / "serve.log"
-    log_file = log_path.open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tocsin", "--config", str(config), "-v", "serve"],
-        cwd=tmp_path,
-        env=env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tocsin", "--config", str(config), "-v", "serve"],
+            cwd=tmp_path,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return proc, log_path
+
+
+def stopped(proc: subprocess.Popen, log_path: Path) -> str:
+    """Wait for the end (SIGKILL the group if it hangs); its log, printed for a failure."""
+    try:
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    log = log_path.read_text("utf-8", "replace")
+    print(log[-6000:])
+    return log
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_serve_runs_the_pipeline_and_stops_cleanly(
+    sandbox, feed_server: FeedServer, tmp_path: Path, db_url: str
+) -> None:
+    port = _free_port()
+    proc, log_path = start_serve(sandbox, feed_server, tmp_path, db_url, port)
     db = Database(db_url)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -115,14 +142,8 @@ def test_serve_runs_the_pipeline_and_stops_cleanly(
             proc,
         )
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log_file.close()
-        log = log_path.read_text("utf-8", "replace")
-        print(log[-6000:])  # shown when the test fails
+        log = stopped(proc, log_path)
     assert proc.returncode == 0, log[-3000:]
     assert "serve: stopped" in log
 
@@ -140,4 +161,27 @@ def test_serve_runs_the_pipeline_and_stops_cleanly(
     assert all(row.last_status == "ok" for row in rows.values()), {
         n: r.last_error for n, r in rows.items()
     }
+    db.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_sigterm_finishes_the_job_in_hand_and_starts_no_other(
+    sandbox, feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    proc, log_path = start_serve(sandbox, feed_server, tmp_path, sqlite_url, _free_port())
+    db = Database(sqlite_url)
+    try:
+        _wait_for(lambda: job_leases.held(db) == ["crawl"], 60, "the crawl", proc)
+        proc.send_signal(signal.SIGTERM)  # while the page is being checked
+    finally:
+        log = stopped(proc, log_path)
+    assert proc.returncode == 0, log[-3000:]
+    rows = {row.name: row for row in job_leases.jobs(db)}
+    assert rows["crawl"].last_status == "ok"  # it ran to its end
+    assert "enrich" not in rows and sandbox.smtp.messages == []  # nothing started after
+    assert job_leases.held(db) == []
+    with db.session() as session:
+        (url,) = session.scalars(select(Url)).all()
+        assert (url.verdict, url.lease_token) == ("malicious", None)
     db.dispose()
