@@ -447,6 +447,9 @@ class ServeConfig(Section):
     notify_every: Duration = timedelta(minutes=15)
     recheck_every: Duration = timedelta(hours=1)
     inbox_every: Duration = timedelta(minutes=15)
+    # PostgreSQL: the crawl job queues the due URLs for `tocsin worker` (crawl --enqueue)
+    # instead of crawling them in this process.
+    crawl_enqueue: bool = False
     # A maildir or mbox read by the inbox job; empty: IMAP when notify.imap_host is set,
     # else no inbox job.
     inbox_path: str = ""

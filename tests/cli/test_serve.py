@@ -18,8 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import private_pg_store
 from loopback import FeedServer, serving
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from store import job_leases, migrate
 from store.db import Database
@@ -58,7 +59,7 @@ def _wait_for(condition, timeout: float, what: str, proc: subprocess.Popen) -> N
 
 
 def start_serve(
-    sandbox, feed_server: FeedServer, tmp_path: Path, db_url: str, port: int
+    sandbox, feed_server: FeedServer, tmp_path: Path, db_url: str, port: int, **serve: object
 ) -> tuple[subprocess.Popen, Path]:
     """`tocsin serve` in its own process group, with a loopback feed of one sandbox
     site and intervals of seconds; its output goes to the returned log file."""
@@ -69,7 +70,7 @@ def start_serve(
         db_url,
         notify={"mode": "smtp"},
         board={"port": port, "workers": 1, "token": TOKEN},
-        serve={"crawl_every": "2s", "enrich_every": "2s", "notify_every": "2s"},
+        serve={"crawl_every": "2s", "enrich_every": "2s", "notify_every": "2s", **serve},
     )
     with config.open("a", encoding="utf-8") as out:
         out.write(f'\n[[feeds]]\nurl = "{feed_url}"\nformat = "plain"\nsource = "loop"\n')
@@ -185,3 +186,43 @@ def test_sigterm_finishes_the_job_in_hand_and_starts_no_other(
         (url,) = session.scalars(select(Url)).all()
         assert (url.verdict, url.lease_token) == ("malicious", None)
     db.dispose()
+
+
+def test_crawl_enqueue_needs_postgresql(sqlite_cli) -> None:
+    result = sqlite_cli("serve", "--port", "0", env={"TOCSIN_SERVE_CRAWL_ENQUEUE": "true"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "tocsin: serve.crawl_enqueue: needs PostgreSQL (database.url is sqlite): jobs are rows "
+        "in PostgreSQL; on one machine run `tocsin crawl`"
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.pg
+def test_on_postgresql_the_crawl_job_queues_batches_for_workers(
+    sandbox, feed_server: FeedServer, tmp_path: Path, make_cli
+) -> None:
+    with private_pg_store("tocsin_serve") as url:
+        config = sandbox.write_config(tmp_path / "init.toml", url)
+        assert make_cli(tmp_path, config)("init").returncode == 0  # the job queue's tables
+        proc, log_path = start_serve(
+            sandbox, feed_server, tmp_path, url, _free_port(), crawl_enqueue=True
+        )
+        db = Database(url)
+
+        def queued() -> int:
+            with db.engine.connect() as conn:
+                sql = "SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'"
+                return conn.execute(text(sql)).scalar() or 0
+
+        try:
+            _wait_for(lambda: queued() == 1, 60, "a queued crawl batch", proc)
+            proc.send_signal(signal.SIGTERM)
+        finally:
+            log = stopped(proc, log_path)
+        assert proc.returncode == 0, log[-3000:]
+        assert "queued 1 due URLs in 1 batches" in log
+        with db.session() as session:  # left to the workers
+            assert session.scalars(select(Url.verdict)).all() == ["pending"]
+        assert job_leases.held(db) == []
+        db.dispose()

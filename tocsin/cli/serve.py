@@ -41,7 +41,11 @@ def schedule(config: Config, invoke: Callable[..., Any]) -> list[Job]:
     serve = config.serve
     jobs = [Job(entry.job, entry.every, feed(entry)) for entry in config.feeds]
     jobs += [
-        Job("crawl", serve.crawl_every, lambda: invoke(crawl.command, limit=None, enqueue=False)),
+        Job(
+            "crawl",
+            serve.crawl_every,
+            lambda: invoke(crawl.command, limit=None, enqueue=serve.crawl_enqueue),
+        ),
         Job("enrich", serve.enrich_every, lambda: invoke(enrich.command, limit=None, hosts=())),
         Job(
             "notify",
@@ -70,6 +74,11 @@ def command(app: App, ctx: click.Context, host: str | None, port: int | None) ->
 
     config = app.config
     app.db  # noqa: B018 - a missing or old store is one line before anything starts
+    if config.serve.crawl_enqueue:  # refused now, in one line, not at the first crawl
+        from tocsin import jobs
+
+        jobs.require_postgresql(config, "serve.crawl_enqueue")
+        jobs.require_schema(app.db)
     sock, key = server.prepare(
         app, host or config.board.host, config.board.port if port is None else port
     )
