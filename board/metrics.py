@@ -14,14 +14,16 @@ store's contents; with no scheduled job yet it is the contract's ``{"status": "o
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from board.web import api_analyst, board_of
 from store import job_leases
@@ -30,6 +32,7 @@ from store.models import Check, Notice, Url
 from tocsin.config import Config
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 NOTICE_STATES = ("sent", "bounced", "failed")
 
@@ -63,10 +66,14 @@ def job_health(config: Config, rows: list[Any], now: datetime) -> dict[str, dict
     return health
 
 
-@router.get("/healthz")
-def healthz(request: Request) -> dict[str, Any]:
+@router.get("/healthz", response_model=None)
+def healthz(request: Request) -> dict[str, Any] | JSONResponse:
     board = board_of(request)
-    rows = job_leases.jobs(board.db)
+    try:
+        rows = job_leases.jobs(board.db)
+    except SQLAlchemyError:  # the board is up but cannot read the store: not healthy
+        log.warning("healthz: cannot read the store", exc_info=True)
+        return JSONResponse({"status": "unavailable"}, status_code=503)
     if not rows:
         return {"status": "ok"}
     return {"status": "ok", "jobs": job_health(board.config, rows, wall_now())}
