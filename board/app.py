@@ -45,6 +45,7 @@ def create_app(
     app.state.board = board
     app.add_exception_handler(LoginRequired, login_redirect)
     app.add_exception_handler(Forbidden, forbidden_page)
+    app.add_exception_handler(ApiError, api_error)  # a bearer token on a package download
     app.add_exception_handler(StarletteHTTPException, _http_error_page)
     app.add_exception_handler(RequestValidationError, _bad_request_page)
     app.add_exception_handler(ApiError, api_error)  # /metrics answers as the API does

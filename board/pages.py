@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import hmac
 import math
+import os
+import tempfile
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
 
 from board import auth, charts, queries, security, tlp
 from board.survival import Step
@@ -25,14 +29,17 @@ from board.web import (
     SESSION_COOKIE,
     Board,
     analyst,
+    analyst_or_token,
     board_of,
     check_csrf,
 )
 from store.incidents import request_recheck, set_tlp
 from store.models import Campaign, Evidence
+from tocsin.errors import TocsinError, UsageError
 
 router = APIRouter()
 Analyst = Annotated[auth.Principal, Depends(analyst)]
+PackageReader = Annotated[auth.Principal, Depends(analyst_or_token)]
 FormText = Annotated[str, Form(max_length=10_000)]
 FormLabel = Annotated[str, Form(alias="tlp", max_length=20)]
 
@@ -394,6 +401,67 @@ def incident_tlp(request: Request, user: Analyst, ident: str, label: FormLabel =
         ticket = incident.public_id
     board.cache.invalidate()
     return RedirectResponse(f"/incidents/{ticket}", status_code=303)
+
+
+# --------------------------------------------------------------------------- evidence packages
+
+
+@router.get("/incidents/{ident}/package", response_model=None)
+def incident_package(request: Request, user: PackageReader, ident: str) -> Response:
+    board = board_of(request)
+    with board.db.session() as session:
+        incident = queries.find_incident(session, ident)
+        if incident is None:
+            return _not_found(board, request, "No such incident.")
+        ticket = incident.public_id
+        ids = [incident.id]
+    return _package(board, request, ids, {"incidents": [ticket]}, ticket)
+
+
+@router.get("/campaigns/{campaign_id}/package", response_model=None)
+def campaign_package(request: Request, user: PackageReader, campaign_id: int) -> Response:
+    board = board_of(request)
+    with board.db.session() as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            return _not_found(board, request, "No such campaign.")
+        name = campaign.name
+        from handoff.package import select_incidents  # the package's YARA only when asked
+
+        try:
+            ids = select_incidents(session, [], name)
+        except UsageError:
+            return _not_found(board, request, "This campaign has no incidents.")
+    return _package(board, request, ids, {"campaign": name}, f"campaign-{campaign_id}")
+
+
+def _package(
+    board: Board, request: Request, ids: list[int], scope: dict[str, Any], label: str
+) -> Response:
+    """Write the package to a temporary file and stream it; the file goes when sent."""
+    from handoff.package import write_package
+
+    handle, name = tempfile.mkstemp(prefix="tocsin-package-", suffix=".zip")
+    os.close(handle)
+    path = Path(name)
+    try:
+        write_package(board.db, board.config, ids, path, board.now(), scope)
+    except TocsinError as exc:
+        path.unlink(missing_ok=True)
+        return board.render(
+            request, "error.html.j2", code=502, title="No package", message=str(exc)
+        )
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    filename = f"tocsin-package-{label}.zip"  # our own ticket or a number: no quoting needed
+    return FileResponse(
+        path,
+        media_type="application/zip",
+        filename=filename,
+        headers={"Cache-Control": "private, no-store"},
+        background=BackgroundTask(path.unlink, missing_ok=True),
+    )
 
 
 # --------------------------------------------------------------------------- networks, search

@@ -296,6 +296,15 @@ def api_principal(request: Request) -> auth.Principal:
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tocsin"'}
 
 
+def analyst_or_token(request: Request) -> auth.Principal:
+    """An analyst by session (the pages' links) or by bearer token (scripts): a request
+    with an Authorization header is judged as the API judges it (401, 403 for a
+    researcher); without one, as the pages do (log-in, 403 for a non-analyst)."""
+    if request.headers.get("authorization"):
+        return api_analyst(request)
+    return analyst(request)
+
+
 def api_analyst(request: Request) -> auth.Principal:
     principal = api_principal(request)
     if not principal.is_analyst:

@@ -490,6 +490,15 @@ class FeedConfig(Section):
         return f"feed:{self.source or self.url}"[:128]
 
 
+class PackageConfig(Section):
+    """Evidence packages for CSIRTs and law enforcement (``tocsin package``, docs/handoff.md)."""
+
+    operator: str = ""  # who makes the packages: a person or a team, written in the manifest
+    tsa_url: HttpUrl = ""  # an RFC 3161 time-stamping authority; empty: no timestamp
+    tsa_ca: str = ""  # PEM file of the CA(s) the TSA's certificate is checked against
+    tsa_timeout: Duration = timedelta(seconds=30)
+
+
 class Config(Section):
     """The whole configuration; one attribute per TOML table."""
 
@@ -510,6 +519,7 @@ class Config(Section):
     suppress: SuppressConfig = SuppressConfig()
     board: BoardConfig = BoardConfig()
     misp: MispConfig = MispConfig()
+    package: PackageConfig = PackageConfig()
     serve: ServeConfig = ServeConfig()
     feeds: list[FeedConfig] = Field(default_factory=list)  # [[feeds]]
 
@@ -619,6 +629,7 @@ def _paths_beside(data: dict[str, Any], overrides: dict[str, Any], folder: Path)
     for table, key, default in (
         ("notify", "journal", ""),
         ("signatures", "packs_dir", "rule-packs"),
+        ("package", "tsa_ca", ""),
     ):
         given = False
         for source in (data, overrides):

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import private_pg_store
 from loopback import FeedServer, serving
 from sqlalchemy import func, select, text
 
@@ -200,29 +199,29 @@ def test_crawl_enqueue_needs_postgresql(sqlite_cli) -> None:
 @pytest.mark.slow
 @pytest.mark.pg
 def test_on_postgresql_the_crawl_job_queues_batches_for_workers(
-    sandbox, feed_server: FeedServer, tmp_path: Path, make_cli
+    sandbox, feed_server: FeedServer, tmp_path: Path, make_cli, private_pg_url: str
 ) -> None:
-    with private_pg_store("tocsin_serve") as url:
-        config = sandbox.write_config(tmp_path / "init.toml", url)
-        assert make_cli(tmp_path, config)("init").returncode == 0  # the job queue's tables
-        proc, log_path = start_serve(
-            sandbox, feed_server, tmp_path, url, _free_port(), crawl_enqueue=True
-        )
-        db = Database(url)
+    url = private_pg_url
+    config = sandbox.write_config(tmp_path / "init.toml", url)
+    assert make_cli(tmp_path, config)("init").returncode == 0  # the job queue's tables
+    proc, log_path = start_serve(
+        sandbox, feed_server, tmp_path, url, _free_port(), crawl_enqueue=True
+    )
+    db = Database(url)
 
-        def queued() -> int:
-            with db.engine.connect() as conn:
-                sql = "SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'"
-                return conn.execute(text(sql)).scalar() or 0
+    def queued() -> int:
+        with db.engine.connect() as conn:
+            sql = "SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'"
+            return conn.execute(text(sql)).scalar() or 0
 
-        try:
-            _wait_for(lambda: queued() == 1, 60, "a queued crawl batch", proc)
-            proc.send_signal(signal.SIGTERM)
-        finally:
-            log = stopped(proc, log_path)
-        assert proc.returncode == 0, log[-3000:]
-        assert "queued 1 due URLs in 1 batches" in log
-        with db.session() as session:  # left to the workers
-            assert session.scalars(select(Url.verdict)).all() == ["pending"]
-        assert job_leases.held(db) == []
-        db.dispose()
+    try:
+        _wait_for(lambda: queued() == 1, 60, "a queued crawl batch", proc)
+        proc.send_signal(signal.SIGTERM)
+    finally:
+        log = stopped(proc, log_path)
+    assert proc.returncode == 0, log[-3000:]
+    assert "queued 1 due URLs in 1 batches" in log
+    with db.session() as session:  # left to the workers
+        assert session.scalars(select(Url.verdict)).all() == ["pending"]
+    assert job_leases.held(db) == []
+    db.dispose()

@@ -6,23 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from export_support import Seeded, seed
+from export_support import Seeded, export_config, seed
 
 from store import migrate
 from store.db import Database
-from tocsin.sandbox.core import to_toml
-
-
-def export_config(path: Path, db_url: str, evidence: Path, **misp: Any) -> Path:
-    """A config file for the seeded store, with a ``[misp]`` table when given."""
-    tables: dict[str, dict[str, Any]] = {
-        "database": {"url": db_url},
-        "evidence": {"dir": str(evidence)},
-    }
-    if misp:
-        tables["misp"] = misp
-    path.write_text(to_toml(tables), encoding="utf-8")
-    return path
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ from store import evidence as evidence_store
 from store.db import Database
 from store.incidents import record_malicious, resolve, set_tlp
 from store.models import Campaign, Check, Evidence, Site, Url
+from tocsin.sandbox.core import to_toml
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 # Markup, a terminal escape, a bidi override and quotes, where attackers choose the text.
@@ -327,3 +328,15 @@ def _has_key(value: Any, key: str) -> bool:
 
 def md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def export_config(path: Path, db_url: str, evidence: Path, **misp: Any) -> Path:
+    """A config file for the seeded store, with a ``[misp]`` table when given."""
+    tables: dict[str, dict[str, Any]] = {
+        "database": {"url": db_url},
+        "evidence": {"dir": str(evidence)},
+    }
+    if misp:
+        tables["misp"] = misp
+    path.write_text(to_toml(tables), encoding="utf-8")
+    return path

@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import export_config
-from export_support import CAMPAIGN, GREEN, FakeMisp
+from export_support import CAMPAIGN, GREEN, FakeMisp, export_config
 
 from handoff.misp import event_uuid
 from tocsin.sandbox.tls import make_certs

@@ -53,6 +53,7 @@ COMMANDS: dict[str, str] = {
     "inbox": "Read bounces and replies from a maildir or mbox.",
     "status": "The campaign summary.",
     "export": "One record per URL, to stdout.",
+    "package": "An evidence package (zip) for CSIRTs and police, or --verify one.",
     "rejects": "List rejected feed lines with their source, line and reason.",
     "report": "Reports for operators (per-ASN digest).",
     "asn": "Build or refresh the pyasn database.",

@@ -210,6 +210,8 @@ def command(
             f"  status    tocsin --config {config_path} status\n"
             f"  export    tocsin --config {config_path} export --format json\n"
             f"  report    tocsin --config {config_path} report asn --since 7d\n"
+            f"  package   tocsin --config {config_path} package TICKET -o case.zip"
+            f"  (timestamped by the sandbox's TSA: only while it runs, --keep-running)\n"
         )
         board_url = app_config_url(config_path)
         out.print(

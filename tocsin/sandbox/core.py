@@ -35,6 +35,7 @@ from tocsin.sandbox.pages import registered_domain
 from tocsin.sandbox.rdap import RdapServers
 from tocsin.sandbox.smtp import SmtpServer
 from tocsin.sandbox.tls import Certs, make_certs
+from tocsin.sandbox.tsa import TsaServer
 from tocsin.sandbox.web import SiteServer
 
 T = TypeVar("T")
@@ -172,6 +173,7 @@ class Sandbox:
         self.web: SiteServer | None = None
         self.rdap: RdapServers = None  # type: ignore[assignment]
         self.smtp: SmtpServer = None  # type: ignore[assignment]
+        self.tsa: TsaServer | None = None
         self.certs: Certs | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -205,6 +207,7 @@ class Sandbox:
 
             rdap_module.REAL_DIR = self.real_rdap_dir
         self.smtp = SmtpServer(self.workdir, self.certs.server_context())
+        self.tsa = TsaServer(self.workdir, self.certs)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="tocsin-sandbox", daemon=True
@@ -227,8 +230,12 @@ class Sandbox:
         await self.web.start(http_ips, https_ips, self.certs.server_context())
         await self.rdap.start()
         await self.smtp.start(asyncio.get_running_loop())
+        assert self.tsa is not None
+        await self.tsa.start()
 
     async def _astop(self) -> None:
+        if self.tsa is not None:
+            await self.tsa.stop()
         if self.smtp is not None:
             await self.smtp.stop()
         if self.rdap is not None:
@@ -355,6 +362,18 @@ class Sandbox:
             "enrich": {"providers_file": str(self.providers_path)},
             # A key of its own, so the notices' portal links are signed as in production.
             "board": {"base_url": "http://127.0.0.1:8080", "secret": self.board_secret},
+            # Evidence packages are timestamped by the sandbox TSA, checked against its CA.
+            "package": self.package_config(),
+        }
+
+    def package_config(self) -> dict[str, Any]:
+        """The ``[package]`` table: the sandbox TSA and the CA its certificate chains to."""
+        if self.tsa is None or self.certs is None or not self.tsa.port:
+            return {"operator": "sandbox operator"}
+        return {
+            "operator": "sandbox operator",
+            "tsa_url": self.tsa.url,
+            "tsa_ca": str(self.certs.ca_path),
         }
 
     def write_config(

@@ -1,7 +1,10 @@
-"""A throwaway certificate authority and one server certificate for every sandbox name.
+"""A throwaway certificate authority, one server certificate for every sandbox name,
+and the time-stamping authority's certificate.
 
 tocsin ignores TLS errors when crawling (attackers' certificates are often
-bad), but a client that wants to verify can trust :attr:`Certs.ca_path`.
+bad), but a client that wants to verify can trust :attr:`Certs.ca_path`. The
+TSA certificate (``tsa.pem``) has the critical extendedKeyUsage timeStamping
+that RFC 3161 asks for, so the sandbox TSA's tokens verify against the same CA.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ class Certs:
     ca_path: Path
     cert_path: Path
     key_path: Path
+    tsa_cert_path: Path
+    tsa_key_path: Path
 
     def server_context(self) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -95,17 +100,63 @@ def make_certs(folder: Path, names: list[str], ips: list[str]) -> Certs:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    certs = Certs(folder / "ca.pem", folder / "server.pem", folder / "server.key")
+    tsa_key = ec.generate_private_key(ec.SECP256R1())
+    tsa = (
+        x509.CertificateBuilder()
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "tocsin sandbox"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, "tocsin sandbox TSA"),
+                ]
+            )
+        )
+        .issuer_name(ca_name)
+        .public_key(tsa_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(later)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    certs = Certs(
+        folder / "ca.pem",
+        folder / "server.pem",
+        folder / "server.key",
+        folder / "tsa.pem",
+        folder / "tsa.key",
+    )
     certs.ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    certs.tsa_cert_path.write_bytes(tsa.public_bytes(serialization.Encoding.PEM))
     certs.cert_path.write_bytes(
         leaf.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
     )
-    certs.key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
+    for path, private in ((certs.key_path, key), (certs.tsa_key_path, tsa_key)):
+        path.write_bytes(
+            private.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
         )
-    )
-    certs.key_path.chmod(0o600)
+        path.chmod(0o600)
     return certs
