@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from board import api, pages, portal
+from board import api, metrics, pages, portal
 from board.security import Guard
 from board.web import (
     ApiError,
@@ -48,7 +48,8 @@ def create_app(
     app.add_exception_handler(ApiError, api_error)  # a bearer token on a package download
     app.add_exception_handler(StarletteHTTPException, _http_error_page)
     app.add_exception_handler(RequestValidationError, _bad_request_page)
-    app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.add_exception_handler(ApiError, api_error)  # /metrics answers as the API does
+    app.include_router(metrics.router)  # /healthz, /metrics
     app.include_router(pages.router)
     app.include_router(portal.router)
     api_app = api.create()
@@ -67,10 +68,6 @@ THREADS = 8
 async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
     anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
     yield
-
-
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
 
 
 def _bad_request_page(request: Request, exc: Exception) -> Response:

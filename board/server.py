@@ -86,6 +86,24 @@ def _run(app: App, sock: socket.socket, key: bytes) -> None:
 
 def serve(app: App, host: str, port: int) -> None:
     """Serve until Ctrl-C (or SIGTERM), with ``board.workers`` processes."""
+    sock, key = prepare(app, host, port)
+    if app.config.board.workers == 1 or not hasattr(os, "fork"):
+        _run(app, sock, key)
+        return
+    children = fork(app, sock, key)
+
+    def forward(_signum: int, _frame: object) -> None:
+        stop(children)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    wait(children)
+    sock.close()
+
+
+def prepare(app: App, host: str, port: int) -> tuple[socket.socket, bytes]:
+    """The listening socket and the CSRF key, with the store's connections closed (the
+    workers are forked next: no connection may cross the fork)."""
     with app.db.session() as session:
         users = session.scalar(select(func.count()).select_from(BoardUser)) or 0
     if app.db.is_sqlite:
@@ -101,11 +119,13 @@ def serve(app: App, host: str, port: int) -> None:
     )
     if not users:
         err.print("No log-ins yet: create one with `tocsin user add NAME --role admin`.")
-    if workers == 1 or not hasattr(os, "fork"):
-        _run(app, sock, key)
-        return
+    return sock, key
+
+
+def fork(app: App, sock: socket.socket, key: bytes) -> list[int]:
+    """``board.workers`` processes serving ``sock``; their process ids."""
     children = []
-    for _ in range(workers):
+    for _ in range(app.config.board.workers):
         pid = os.fork()
         if pid == 0:  # a worker
             code = 0
@@ -116,19 +136,29 @@ def serve(app: App, host: str, port: int) -> None:
             finally:
                 os._exit(code)
         children.append(pid)
+    return children
 
-    def forward(_signum: int, _frame: object) -> None:
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGTERM)
 
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGTERM, forward)
+def stop(children: list[int]) -> None:
+    """Ask every worker to finish (uvicorn's graceful shutdown)."""
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGTERM)
+
+
+def wait(children: list[int]) -> int:
+    """Wait for every worker; the worst exit code (uvicorn re-raises the SIGTERM it
+    handled once it has shut down: that end is a clean one)."""
+    worst = 0
     for child in children:
         while True:
             try:
-                os.waitpid(child, 0)
+                _, status = os.waitpid(child, 0)
+                code = os.waitstatus_to_exitcode(status)
+                worst = max(worst, 0 if code == -signal.SIGTERM else abs(code))
                 break
             except InterruptedError:
                 continue
-    sock.close()
+            except ChildProcessError:
+                break
+    return worst

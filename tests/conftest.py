@@ -111,6 +111,14 @@ def private_pg_store(prefix: str) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def private_pg_url() -> Iterator[str]:
+    """A PostgreSQL store of this test's own (a schema, migrated, dropped after): for tests
+    that run `tocsin init` (the job queue's tables) or leave processes on it."""
+    with private_pg_store("tocsin_private") as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a schema private to this test process."""

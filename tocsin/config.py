@@ -439,6 +439,57 @@ class MispConfig(Section):
     uuid_namespace: Uuid = ""
 
 
+class ServeConfig(Section):
+    """`tocsin serve`: how often each job runs ("0s": never). Feeds have their own ``every``."""
+
+    crawl_every: Duration = timedelta(minutes=5)
+    enrich_every: Duration = timedelta(minutes=15)
+    notify_every: Duration = timedelta(minutes=15)
+    recheck_every: Duration = timedelta(hours=1)
+    inbox_every: Duration = timedelta(minutes=15)
+    # PostgreSQL: the crawl job queues the due URLs for `tocsin worker` (crawl --enqueue)
+    # instead of crawling them in this process.
+    crawl_enqueue: bool = False
+    # A maildir or mbox read by the inbox job; empty: IMAP when notify.imap_host is set,
+    # else no inbox job.
+    inbox_path: str = ""
+    # A job's lease lapses this long after its holder stopped extending it (a dead serve).
+    lease: Duration = timedelta(minutes=10)
+    # /healthz calls a job stale once its last success is older than this many intervals.
+    stale_after: float = Field(default=3.0, gt=1)
+
+
+class FeedConfig(Section):
+    """One ``[[feeds]]`` entry: a feed ``tocsin serve`` pulls every ``every``."""
+
+    url: HttpUrl
+    format: str = "auto"
+    source: str = Field(default="", max_length=100)
+    campaign: str = Field(default="", max_length=200)
+    every: Duration = timedelta(hours=1)
+
+    @field_validator("url")
+    @classmethod
+    def _needs_url(cls, value: str) -> str:
+        if not value:
+            raise ValueError("expected an http(s) URL")
+        return value
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        from ingest.detect import FORMATS
+
+        if value not in ("auto", *FORMATS):
+            raise ValueError(f"expected one of auto, {', '.join(FORMATS)}, got {value!r}")
+        return value
+
+    @property
+    def job(self) -> str:
+        """The job's name in the schedule (``job_leases``, /metrics, /healthz)."""
+        return f"feed:{self.source or self.url}"[:128]
+
+
 class PackageConfig(Section):
     """Evidence packages for CSIRTs and law enforcement (``tocsin package``, docs/handoff.md)."""
 
@@ -469,6 +520,19 @@ class Config(Section):
     board: BoardConfig = BoardConfig()
     misp: MispConfig = MispConfig()
     package: PackageConfig = PackageConfig()
+    serve: ServeConfig = ServeConfig()
+    feeds: list[FeedConfig] = Field(default_factory=list)  # [[feeds]]
+
+    @field_validator("feeds")
+    @classmethod
+    def _feeds_apart(cls, feeds: list[FeedConfig]) -> list[FeedConfig]:
+        """Each feed is its own job: two with one name would share one schedule."""
+        seen: set[str] = set()
+        for feed in feeds:
+            if feed.job in seen:
+                raise ValueError(f"two feeds are both named {feed.job!r}: give each a source")
+            seen.add(feed.job)
+        return feeds
 
 
 def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
@@ -483,6 +547,8 @@ def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, dict[str, Any]], 
     known = set(ENV_NOT_KEYS)
     for table, field in Config.model_fields.items():
         section_model = field.annotation
+        if not hasattr(section_model, "model_fields"):  # [[feeds]]: the file only
+            continue
         for key, key_field in section_model.model_fields.items():
             var = f"TOCSIN_{table}_{key}".upper()
             known.add(var)

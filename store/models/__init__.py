@@ -18,6 +18,7 @@ from store.models.crawl import VERDICTS, Check, Evidence, Url
 from store.models.events import Event
 from store.models.feeds import FeedSubmission, IngestRun, Reject
 from store.models.incidents import INCIDENT_STATES, Campaign, Incident, IncidentUrl, Recipient
+from store.models.jobs import JobLease
 from store.models.notices import (
     NOTICE_STATES,
     InboxMessage,
@@ -50,6 +51,7 @@ __all__ = [
     "Incident",
     "IncidentUrl",
     "IngestRun",
+    "JobLease",
     "Notice",
     "NoticeItem",
     "PortalToken",

@@ -120,6 +120,7 @@ def _bool_keys() -> list[tuple[str, str]]:
     return [
         (table, key)
         for table, field in config.Config.model_fields.items()
+        if hasattr(field.annotation, "model_fields")  # not [[feeds]], which has no bool
         for key, key_field in field.annotation.model_fields.items()
         if key_field.annotation is bool
     ]
@@ -197,3 +198,23 @@ def test_a_folder_as_config_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="a folder, not a file") as caught:
         config.load(tmp_path, environ={})
     assert caught.value.exit_code == 2
+
+
+# -- issue 14: `tocsin serve`'s [[feeds]] --------------------------------------------------
+
+
+def test_feeds_are_read_and_checked(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.toml"
+    feed = '[[feeds]]\nurl = "https://feeds.example/a.csv"\nformat = "urlhaus-csv"\n'
+    path.write_text(feed + 'source = "a"\nevery = "15m"\n[[feeds]]\nurl = "https://b.example/"\n')
+    loaded = config.load(path, environ={})
+    assert [f.job for f in loaded.feeds] == ["feed:a", "feed:https://b.example/"]
+    assert loaded.feeds[0].every.total_seconds() == 900
+    for bad, key in (
+        ('[[feeds]]\nurl = "ftp://x/"\n', "feeds.url"),
+        ('[[feeds]]\nurl = "https://x/"\nformat = "xml"\n', "feeds.format"),
+        ('[[feeds]]\nurl = "https://x/"\n[[feeds]]\nurl = "https://x/"\n', "feeds"),
+    ):
+        path.write_text(bad)
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            config.load(path, environ={})

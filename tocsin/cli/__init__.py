@@ -59,6 +59,7 @@ COMMANDS: dict[str, str] = {
     "asn": "Build or refresh the pyasn database.",
     "rules": "The detection rules: list, test on a page, update the community packs.",
     "board": "The campaign status board, the portal and the HTTP API.",
+    "serve": "The board plus the schedule: feeds, crawl, enrich, notify, recheck, inbox.",
     "user": "Log-ins to the board (add, list, remove).",
     "token": "Bearer tokens for the board's API (create, list, revoke).",
     "demo": "The whole pipeline against the bundled sandbox on loopback.",

@@ -1,0 +1,121 @@
+"""Leases on scheduled jobs: one ``crawl`` (or ``notify``, or feed pull) at a time.
+
+``tocsin serve`` runs each job of its schedule only after taking the job's row in
+``job_leases``: the take succeeds when nobody holds the row (or its holder let the
+lease lapse) and the job is due (its last start is an interval ago). Two ``serve``
+processes on one store therefore never run the same job at once, and share one
+schedule. The holder extends the lease while the job runs; the finish writes how it
+went (what ``/metrics`` and ``/healthz`` read) and frees the row in one statement.
+
+Like the URL leases (``store/leases.py``) they run on the wall clock, never ``--now``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from store.db import Database
+from store.leases import new_token, wall_now
+from store.models import JobLease
+
+
+@dataclass(frozen=True)
+class Held:
+    """A job lease this process holds."""
+
+    name: str
+    token: str
+    started_at: datetime
+
+
+def take(db: Database, name: str, every: timedelta, holder: str, term: timedelta) -> Held | None:
+    """The job's lease when it is free and the job is due, else None."""
+    now = wall_now()
+    _ensure_row(db, name)
+    token = new_token()
+    with db.session() as session:
+        taken = session.execute(
+            update(JobLease)
+            .where(
+                JobLease.name == name,
+                or_(JobLease.token.is_(None), JobLease.expires_at <= now),
+                or_(JobLease.last_started_at.is_(None), JobLease.last_started_at <= now - every),
+            )
+            .values(token=token, holder=holder[:255], expires_at=now + term, last_started_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return Held(name, token, now) if taken == 1 else None
+
+
+def extend(db: Database, held: Held, term: timedelta) -> bool:
+    """Push the lease's expiry ``term`` ahead; False when another process took it over."""
+    with db.session() as session:
+        return (
+            session.execute(
+                update(JobLease)
+                .where(JobLease.name == held.name, JobLease.token == held.token)
+                .values(expires_at=wall_now() + term)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            == 1
+        )
+
+
+def finish(db: Database, held: Held, error: str | None) -> None:
+    """Record how the run went and free the lease (only while it is still ours)."""
+    now = wall_now()
+    values: dict[str, object] = {
+        "token": None,
+        "holder": None,
+        "expires_at": None,
+        "last_finished_at": now,
+        "last_duration": (now - held.started_at).total_seconds(),
+        "last_status": "failed" if error else "ok",
+        "last_error": error[:500] if error else None,
+    }
+    if not error:
+        values["last_success_at"] = now
+    with db.session() as session:
+        session.execute(
+            update(JobLease)
+            .where(JobLease.name == held.name, JobLease.token == held.token)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def jobs(db: Database) -> list[JobLease]:
+    """Every job's row, by name (detached: safe to read after the session)."""
+    with db.sessions() as session:
+        rows = list(session.scalars(select(JobLease).order_by(JobLease.name)))
+        session.expunge_all()
+        return rows
+
+
+def held(db: Database, now: datetime | None = None) -> list[str]:
+    """The jobs whose lease is live now (what a clean stop must leave empty)."""
+    now = now or wall_now()
+    with db.sessions() as session:
+        return list(
+            session.scalars(
+                select(JobLease.name).where(
+                    and_(JobLease.token.is_not(None), JobLease.expires_at > now)
+                )
+            )
+        )
+
+
+def _ensure_row(db: Database, name: str) -> None:
+    """The job's row, made on its first run (two processes may race: one wins)."""
+    with db.sessions() as session:
+        if session.get(JobLease, name) is not None:
+            return
+    try:
+        with db.session() as session:
+            session.add(JobLease(name=name))
+    except IntegrityError:
+        pass  # another serve made it first

@@ -1,0 +1,227 @@
+"""`tocsin serve`: a feed on loopback is pulled, crawled, enriched and notified by the
+schedule alone; /metrics and /healthz answer; SIGTERM leaves nothing half done.
+
+Runs the real command in its own process group against the sandbox (real Chromium,
+real SMTP), with intervals of seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from loopback import FeedServer, serving
+from sqlalchemy import func, select, text
+
+from store import job_leases, migrate
+from store.db import Database
+from store.models import Notice, Url
+
+SITE = "injected-script"  # compromised, on hanami: its abuse desk is told
+HOSTING = "abuse@hanami-hosting.co.jp"
+TOKEN = "serve-test-admin-token-0123456789abcdef"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'tocsin.db'}"
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    yield from serving()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(condition, timeout: float, what: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited with {proc.returncode} before {what}")
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def start_serve(
+    sandbox, feed_server: FeedServer, tmp_path: Path, db_url: str, port: int, **serve: object
+) -> tuple[subprocess.Popen, Path]:
+    """`tocsin serve` in its own process group, with a loopback feed of one sandbox
+    site and intervals of seconds; its output goes to the returned log file."""
+    migrate.upgrade(Database(db_url))
+    feed_url = feed_server.serve("/feed.txt", (sandbox.url(SITE) + "\n").encode())
+    config = sandbox.write_config(
+        tmp_path / "tocsin.toml",
+        db_url,
+        notify={"mode": "smtp"},
+        board={"port": port, "workers": 1, "token": TOKEN},
+        serve={"crawl_every": "2s", "enrich_every": "2s", "notify_every": "2s", **serve},
+    )
+    with config.open("a", encoding="utf-8") as out:
+        out.write(f'\n[[feeds]]\nurl = "{feed_url}"\nformat = "plain"\nsource = "loop"\n')
+        out.write('every = "1h"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tocsin", "--config", str(config), "-v", "serve"],
+            cwd=tmp_path,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return proc, log_path
+
+
+def stopped(proc: subprocess.Popen, log_path: Path) -> str:
+    """Wait for the end (SIGKILL the group if it hangs); its log, printed for a failure."""
+    try:
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    log = log_path.read_text("utf-8", "replace")
+    print(log[-6000:])
+    return log
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_serve_runs_the_pipeline_and_stops_cleanly(
+    sandbox, feed_server: FeedServer, tmp_path: Path, db_url: str
+) -> None:
+    port = _free_port()
+    proc, log_path = start_serve(sandbox, feed_server, tmp_path, db_url, port)
+    db = Database(db_url)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(lambda: sandbox.smtp.to(HOSTING), 90, "the notice to the host", proc)
+
+        health = httpx.get(f"{base}/healthz", timeout=5).json()
+        assert health["status"] == "ok"
+        for job in ("feed:loop", "crawl", "enrich", "notify"):
+            assert health["jobs"][job]["state"] == "ok", health
+        assert "recheck" in health["jobs"]
+
+        assert httpx.get(f"{base}/metrics", timeout=5).status_code == 401
+        wrong = {"Authorization": "Bearer not-the-token"}
+        assert httpx.get(f"{base}/metrics", headers=wrong, timeout=5).status_code == 401
+        good = {"Authorization": f"Bearer {TOKEN}"}
+        metrics = httpx.get(f"{base}/metrics", headers=good, timeout=5)
+        assert metrics.status_code == 200
+        text = metrics.text
+        assert 'tocsin_checks_total{verdict="malicious"}' in text
+        sent = len(sandbox.smtp.messages)  # the host's abuse desk, and the owner's
+        assert f'tocsin_notices{{state="sent"}} {sent:.1f}' in text
+        assert 'tocsin_job_last_success_age_seconds{job="crawl"}' in text
+        assert 'tocsin_job_last_duration_seconds{job="feed:loop"}' in text
+        assert "tocsin_urls_due 0.0" in text
+
+        # the crawl runs again on its interval (nothing is due), then SIGTERM mid-round
+        first = {row.name: row.last_started_at for row in job_leases.jobs(db)}["crawl"]
+        _wait_for(
+            lambda: {r.name: r.last_started_at for r in job_leases.jobs(db)}["crawl"] != first,
+            20,
+            "a second crawl round",
+            proc,
+        )
+        proc.send_signal(signal.SIGTERM)
+    finally:
+        log = stopped(proc, log_path)
+    assert proc.returncode == 0, log[-3000:]
+    assert "serve: stopped" in log
+
+    assert [path for path, _ in feed_server.requests] == ["/feed.txt"]  # every = 1h
+    assert len(sandbox.smtp.to(HOSTING)) == 1  # notified once, in spite of the rounds
+    assert len(sandbox.smtp.messages) == sent
+    assert job_leases.held(db) == []
+    with db.session() as session:
+        assert session.scalar(select(func.count()).where(Notice.state == "sending")) == 0
+        assert session.scalar(select(func.count()).where(Url.lease_token.is_not(None))) == 0
+        (verdict,) = session.scalars(select(Url.verdict)).all()
+        assert verdict == "malicious"
+    rows = {row.name: row for row in job_leases.jobs(db)}
+    assert {"feed:loop", "crawl", "enrich", "notify", "recheck"} <= set(rows)
+    assert all(row.last_status == "ok" for row in rows.values()), {
+        n: r.last_error for n, r in rows.items()
+    }
+    db.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_sigterm_finishes_the_job_in_hand_and_starts_no_other(
+    sandbox, feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    proc, log_path = start_serve(sandbox, feed_server, tmp_path, sqlite_url, _free_port())
+    db = Database(sqlite_url)
+    try:
+        _wait_for(lambda: job_leases.held(db) == ["crawl"], 60, "the crawl", proc)
+        proc.send_signal(signal.SIGTERM)  # while the page is being checked
+    finally:
+        log = stopped(proc, log_path)
+    assert proc.returncode == 0, log[-3000:]
+    rows = {row.name: row for row in job_leases.jobs(db)}
+    assert rows["crawl"].last_status == "ok"  # it ran to its end
+    assert "enrich" not in rows and sandbox.smtp.messages == []  # nothing started after
+    assert job_leases.held(db) == []
+    with db.session() as session:
+        (url,) = session.scalars(select(Url)).all()
+        assert (url.verdict, url.lease_token) == ("malicious", None)
+    db.dispose()
+
+
+def test_crawl_enqueue_needs_postgresql(sqlite_cli) -> None:
+    result = sqlite_cli("serve", "--port", "0", env={"TOCSIN_SERVE_CRAWL_ENQUEUE": "true"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "tocsin: serve.crawl_enqueue: needs PostgreSQL (database.url is sqlite): jobs are rows "
+        "in PostgreSQL; on one machine run `tocsin crawl`"
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.pg
+def test_on_postgresql_the_crawl_job_queues_batches_for_workers(
+    sandbox, feed_server: FeedServer, tmp_path: Path, make_cli, private_pg_url: str
+) -> None:
+    url = private_pg_url
+    config = sandbox.write_config(tmp_path / "init.toml", url)
+    assert make_cli(tmp_path, config)("init").returncode == 0  # the job queue's tables
+    proc, log_path = start_serve(
+        sandbox, feed_server, tmp_path, url, _free_port(), crawl_enqueue=True
+    )
+    db = Database(url)
+
+    def queued() -> int:
+        with db.engine.connect() as conn:
+            sql = "SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'"
+            return conn.execute(text(sql)).scalar() or 0
+
+    try:
+        _wait_for(lambda: queued() == 1, 60, "a queued crawl batch", proc)
+        proc.send_signal(signal.SIGTERM)
+    finally:
+        log = stopped(proc, log_path)
+    assert proc.returncode == 0, log[-3000:]
+    assert "queued 1 due URLs in 1 batches" in log
+    with db.session() as session:  # left to the workers
+        assert session.scalars(select(Url.verdict)).all() == ["pending"]
+    assert job_leases.held(db) == []
+    db.dispose()
