@@ -33,9 +33,7 @@ def _climb(db_url: str, seed: Seed, tmp_path: Path) -> tuple[object, str, str]:
     hosting = seed.contact(HOSTING)
     registrar = seed.contact("abuse@registrar.example", role="registrar")
     cert = seed.contact(CERT, role="cert")
-    climbing = seed.incident(
-        "shop.example.com", ladder=[(hosting, 1), (registrar, 2), (cert, 3)]
-    )
+    climbing = seed.incident("shop.example.com", ladder=[(hosting, 1), (registrar, 2), (cert, 3)])
     other = seed.incident("blog.example.net", ladder=[(hosting, 1)])
     crawler = ScriptedCrawler()
     notify(app, checker=crawler)
@@ -90,9 +88,7 @@ def test_the_csirt_notice_lists_the_package_and_its_link_fetches_only_its_incide
         assert answer.status_code == 200, answer.text
         assert answer.headers["content-type"] == "application/zip"
         forged = http.get(f"/portal/{token[:-1]}{'a' if token[-1] != 'a' else 'b'}/package")
-        hosting_token = next(
-            _portal(parts(m)["text"]) for m in messages if str(m["To"]) == HOSTING
-        )
+        hosting_token = next(_portal(parts(m)["text"]) for m in messages if str(m["To"]) == HOSTING)
         assert http.get(f"/portal/{hosting_token}").status_code == 200
         hosting_answer = http.get(f"/portal/{hosting_token}/package")
     assert forged.status_code == 404 and "PK" not in forged.text[:2]
