@@ -415,7 +415,7 @@ def incident_package(request: Request, user: PackageReader, ident: str) -> Respo
             return _not_found(board, request, "No such incident.")
         ticket = incident.public_id
         ids = [incident.id]
-    return _package(board, request, ids, {"incidents": [ticket]}, ticket)
+    return package_response(board, request, ids, {"incidents": [ticket]}, ticket)
 
 
 @router.get("/campaigns/{campaign_id}/package", response_model=None)
@@ -432,13 +432,14 @@ def campaign_package(request: Request, user: PackageReader, campaign_id: int) ->
             ids = select_incidents(session, [], name)
         except UsageError:
             return _not_found(board, request, "This campaign has no incidents.")
-    return _package(board, request, ids, {"campaign": name}, f"campaign-{campaign_id}")
+    return package_response(board, request, ids, {"campaign": name}, f"campaign-{campaign_id}")
 
 
-def _package(
+def package_response(
     board: Board, request: Request, ids: list[int], scope: dict[str, Any], label: str
 ) -> Response:
-    """Write the package to a temporary file and stream it; the file goes when sent."""
+    """Write the package to a temporary file and stream it; the file goes when sent.
+    The board's pages and the CSIRT's portal link (board.portal) both answer with it."""
     from handoff.package import write_package
 
     handle, name = tempfile.mkstemp(prefix="tocsin-package-", suffix=".zip")

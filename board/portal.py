@@ -5,7 +5,10 @@ the incidents that contact was told about, with their evidence, whatever their
 TLP label; can ask for a re-check ("I fixed it"), which alone changes nothing
 until the re-check finds the site clean; and can choose the notices' language
 and opt out of a notice type, stored on the contact where the notifier reads
-them. A token that is expired, revoked, forged or unknown gets the same 404 as
+them. A token of the national CSIRT (the ladder's last rung, role ``cert``) also
+fetches the evidence package of the incidents it was told about, at
+``/portal/{token}/package``: the CSIRT's notice links there instead of
+attaching a zip. A token that is expired, revoked, forged or unknown gets the same 404 as
 any other, and counts towards the client address's failure limit.
 """
 
@@ -21,7 +24,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from board import queries, security
-from board.pages import evidence_response
+from board.pages import evidence_response, package_response
 from board.web import Board, board_of
 from notifier import tokens
 from notifier.render import NOTICES
@@ -193,3 +196,19 @@ def portal_evidence(request: Request, token: str, sha256: str) -> Response:
     if blob is None or blob.kind != "screenshot":
         return board.render(request, "portal_missing.html.j2", code=404, user=None)
     return evidence_response(board, request, blob)
+
+
+@router.get("/portal/{token}/package", response_model=None)
+def portal_package(request: Request, token: str) -> Response:
+    """The evidence package of the incidents this token's CSIRT was told about, streamed
+    like the board's own download. Any other token, or a CSIRT with none: 404."""
+    board = board_of(request)
+    with board.db.session() as session:
+        contact = _contact(board, session, token, board.now())
+        if contact is None:
+            return _missing(board, request)
+        ids = queries.csirt_package_incidents(session, contact.id)
+        tickets = [session.get(Incident, i).public_id for i in ids]
+    if not ids:
+        return board.render(request, "portal_missing.html.j2", code=404, user=None)
+    return package_response(board, request, ids, {"incidents": tickets}, "portal")

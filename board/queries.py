@@ -1060,6 +1060,24 @@ def contact_incidents(session: Session, contact_id: int, default_tlp: str) -> li
     return _incident_rows(session, query, default_tlp)
 
 
+def csirt_package_incidents(session: Session, contact_id: int, limit: int = 500) -> list[int]:
+    """The incidents a contact may fetch the evidence package of through the portal: those it
+    was told about as the ladder's national CSIRT (role ``cert``). Any other recipient: none."""
+    told = select(NoticeItem.incident_id).where(NoticeItem.contact_id == contact_id)
+    query = (
+        select(Recipient.incident_id)
+        .where(
+            Recipient.contact_id == contact_id,
+            Recipient.role == "cert",
+            Recipient.incident_id.in_(told),
+        )
+        .distinct()
+        .order_by(Recipient.incident_id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
 def evidence_of_incidents(
     session: Session, incident_ids: Sequence[int], sha256: str
 ) -> Evidence | None:

@@ -417,6 +417,12 @@ class Renderer:
         context["earlier"] = (
             {"ticket": thread.ticket, "date": thread.date} if thread is not None else None
         )
+        if role == "cert":  # the ladder's last rung: point at the evidence package (issue 15)
+            context["package"] = {
+                "url": tokens.portal_url(self.config, token) + "/package",
+                "tickets": [views[i.incident_id].ticket for i in items],
+                "timestamped": bool(self.config.package.tsa_url),
+            }
         rendered = render.render_notice(role, kind, language, context, html=notify.html)
         attachments = [
             mail.Attachment(

@@ -42,6 +42,7 @@ OPTIONAL: dict[str, Any] = {
     "cdn_origin": "",
     "owner_web_forms": (),
     "security_txt_expired": False,
+    "package": None,  # the CSIRT's evidence package link (notifier.compose)
 }
 ROLES = ("owner", "hosting", "registrar", "cert")
 KINDS = ("first", "followup")

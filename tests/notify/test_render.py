@@ -127,6 +127,26 @@ def test_every_role_kind_and_language_renders(language: str, role: str, kind: st
         assert "ご担当者様" in out.text
 
 
+@pytest.mark.parametrize(
+    "language", sorted(p.name for p in render.NOTICES.iterdir() if p.name[0] != "_")
+)
+def test_the_csirt_notice_lists_the_package_in_every_language(language: str) -> None:
+    """Issue 15, point 4: both parts name each incident's folder, the password and the
+    portal link; the timestamp line only when package.tsa_url is set."""
+    package = {"url": "https://b.example/portal/t/package", "tickets": ["TCS-AAAA-BBBB"]}
+    for timestamped in (False, True):
+        ctx = _context(package={**package, "timestamped": timestamped})
+        out = render.render_notice("cert", "first", language, ctx, html=True)
+        for part in (out.text, out.html):
+            assert "incidents/TCS-AAAA-BBBB/" in part and "infected" in part
+            assert "HAR" in part and "manifest.json" in part
+            assert ("manifest.json.tsr" in part) is timestamped
+        assert "\n  https://b.example/portal/t/package\n" in out.text
+        assert 'href="https://b.example/portal/t/package"' in out.html
+    plain = render.render_notice("hosting", "first", language, _context(), html=True)
+    assert "/package" not in plain.text and "infected" not in plain.text
+
+
 def test_languages_fall_back_to_english() -> None:
     assert render.pick_language("ja-JP") == "ja"
     assert render.pick_language("sv") == "en"  # no Swedish phrases
