@@ -42,9 +42,11 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# The suite on every core (pytest-xdist; loadgroup keeps a module that shares a costly
+# The suite in parallel (pytest-xdist; loadgroup keeps a module that shares a costly
 # fixture on one worker, see tests/conftest.py), then the few `serial` tests alone.
-TEST_JOBS ?= auto
+# Four workers on two cores: the tests wait on subprocesses, Chromium and sockets about
+# a third of the time, so two workers left the cores idle (docs/benchmarks.md#test-suite).
+TEST_JOBS ?= 4
 TEST_ARGS ?=
 
 test: setup lint
