@@ -17,6 +17,14 @@ from tocsin.errors import StoreError
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+def alembic_owns(name: str | None, type_: str, parent_names: dict[str, str | None]) -> bool:
+    """Alembic's ``include_name``: every object but procrastinate's job tables, which
+    ``tocsin init`` installs with procrastinate's own schema manager (docs/scale.md), so
+    autogenerate and the models check never propose to drop them."""
+    table = parent_names.get("table_name") or (name if type_ == "table" else None)
+    return not (table or "").startswith("procrastinate_")
+
+
 def _alembic_config(db: Database) -> AlembicConfig:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))

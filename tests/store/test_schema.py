@@ -29,17 +29,9 @@ from tocsin.errors import StoreError
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
-def _ours(name: str | None, type_: str, parent_names: dict[str, str | None]) -> bool:
-    """Alembic's objects, not procrastinate's: ``tocsin init`` installs the job tables
-    with procrastinate's own schema manager (docs/scale.md), and a test process's
-    PostgreSQL schema holds them once any test there has run ``init``."""
-    table = parent_names.get("table_name") or (name if type_ == "table" else None)
-    return not (table or "").startswith("procrastinate_")
-
-
 def test_migrations_match_models(db: Database) -> None:
     with db.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"include_name": _ours})
+        context = MigrationContext.configure(conn, opts={"include_name": migrate.alembic_owns})
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
 
