@@ -286,22 +286,15 @@ def main() -> None:
             encoding="utf-8",
         )
         target = folder / "bench.zip"
-        command = [
-            sys.executable,
-            "-m",
-            "tocsin",
-            "--config",
-            str(config),
-            "package",
-            "--campaign",
-            "bench",
-            "-o",
-            str(target),
-        ]
+
+        def tocsin(*words: str) -> subprocess.CompletedProcess[str]:
+            command = [sys.executable, "-m", "tocsin", "--config", str(config), *words]
+            return subprocess.run(command, capture_output=True, text=True, check=False, cwd=folder)
+
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         load = os.getloadavg()[0]
         started = time.monotonic()
-        done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=folder)
+        done = tocsin("package", "--campaign", "bench", "-o", str(target))
         elapsed = time.monotonic() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         peak = max(after.ru_maxrss, before.ru_maxrss)
@@ -317,22 +310,7 @@ def main() -> None:
             f"(evidence store {blobs / 1024**2:.0f} MiB), peak RSS {peak / 1024:.0f} MiB"
         )
         started = time.monotonic()
-        verify = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tocsin",
-                "--config",
-                str(config),
-                "package",
-                "--verify",
-                str(target),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=folder,
-        )
+        verify = tocsin("package", "--verify", str(target))
         print(f"--verify: exit {verify.returncode} in {time.monotonic() - started:.1f} s")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
