@@ -3,7 +3,8 @@
 Both read the store, not this process: the schedule runs in ``tocsin serve``'s main
 process (or in another ``serve`` on the same store) and the board's workers are
 separate processes, so what the jobs did is what ``job_leases`` says
-(``store/job_leases.py``). Job durations are therefore the last run's, as gauges.
+(``store/job_leases.py``). Job durations are therefore counted in the store too: each
+job's row keeps a count per duration bucket, which the histogram reads.
 
 Who may read them: ``/metrics`` counts the store's contents, which the board shows
 only to analysts, so it takes an analyst's (or ``board.token``'s) bearer token, as
@@ -21,7 +22,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -139,7 +141,14 @@ class _StoreCollector:
         running = GaugeMetricFamily(
             "tocsin_job_running", "1 while a process holds the job's lease.", labels=["job"]
         )
+        histogram = HistogramMetricFamily(
+            "tocsin_job_duration_seconds", "How long the job's runs took.", labels=["job"]
+        )
         for row in rows:
+            if row.runs:
+                histogram.add_metric(
+                    [row.name], _cumulative(row.duration_buckets), sum_value=row.duration_sum
+                )
             if row.last_duration is not None:
                 duration.add_metric([row.name], row.last_duration)
             if row.last_success_at is not None:
@@ -147,4 +156,14 @@ class _StoreCollector:
                 success.add_metric([row.name], row.last_success_at.timestamp())
             live = row.token is not None and row.expires_at is not None and row.expires_at > now
             running.add_metric([row.name], 1 if live else 0)
-        yield from (duration, age, success, running)
+        yield from (histogram, duration, age, success, running)
+
+
+def _cumulative(counts: list[int] | None) -> list[tuple[str, float]]:
+    """Prometheus buckets (``le``, runs at most that long) from per-bucket counts."""
+    buckets, total = [], 0
+    padded = list(counts or []) + [0] * len(job_leases.DURATION_BUCKETS)
+    for bound, count in zip(job_leases.DURATION_BUCKETS, padded, strict=False):
+        total += count
+        buckets.append((floatToGoString(bound), total))
+    return buckets

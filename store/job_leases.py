@@ -65,24 +65,49 @@ def extend(db: Database, held: Held, term: timedelta) -> bool:
         )
 
 
+# Upper bounds, in seconds, of the job-duration histogram's buckets (the last: +Inf).
+DURATION_BUCKETS: tuple[float, ...] = (1, 5, 15, 60, 300, 900, 3600, float("inf"))
+
+
+def bucket_counts(counts: list[int] | None, duration: float) -> list[int]:
+    """``counts`` (one per bucket, not cumulative) with ``duration`` added."""
+    counts = list(counts or [])
+    counts += [0] * (len(DURATION_BUCKETS) - len(counts))
+    slot = next(i for i, bound in enumerate(DURATION_BUCKETS) if duration <= bound)
+    counts[slot] += 1
+    return counts
+
+
 def finish(db: Database, held: Held, error: str | None) -> None:
-    """Record how the run went and free the lease (only while it is still ours)."""
+    """Record how the run went and free the lease (only while it is still ours).
+
+    Only the lease's holder writes here, so reading the bucket counts and writing them
+    back in one transaction cannot lose another run's count.
+    """
     now = wall_now()
+    duration = (now - held.started_at).total_seconds()
     values: dict[str, object] = {
         "token": None,
         "holder": None,
         "expires_at": None,
         "last_finished_at": now,
-        "last_duration": (now - held.started_at).total_seconds(),
+        "last_duration": duration,
+        "runs": JobLease.runs + 1,
+        "duration_sum": JobLease.duration_sum + duration,
         "last_status": "failed" if error else "ok",
         "last_error": error[:500] if error else None,
     }
     if not error:
         values["last_success_at"] = now
     with db.session() as session:
+        mine = (JobLease.name == held.name) & (JobLease.token == held.token)
+        counts = session.execute(select(JobLease.duration_buckets).where(mine)).first()
+        if counts is None:  # taken over: the new holder records its own run
+            return
+        values["duration_buckets"] = bucket_counts(counts[0], duration)
         session.execute(
             update(JobLease)
-            .where(JobLease.name == held.name, JobLease.token == held.token)
+            .where(mine)
             .values(**values)
             .execution_options(synchronize_session=False)
         )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, String
+from sqlalchemy import Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base
-from store.types import UTCDateTime
+from store.types import JSONType, UTCDateTime
 
 
 class JobLease(Base):
@@ -30,3 +30,9 @@ class JobLease(Base):
     last_duration: Mapped[float | None] = mapped_column(Float)  # seconds
     last_status: Mapped[str | None] = mapped_column(String(16))  # ok | failed
     last_error: Mapped[str | None] = mapped_column(String(500))
+    # Every run's duration, for /metrics' histogram: a count, a sum, and a count per
+    # bucket of ``store.job_leases.DURATION_BUCKETS`` (not cumulative). Kept here, not in
+    # a process, because the runs happen in other processes than the one scraped.
+    runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    duration_sum: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    duration_buckets: Mapped[list[int] | None] = mapped_column(JSONType)
