@@ -41,12 +41,18 @@ def crawl_batch(context: JobContext, url_ids: list[int]) -> dict[str, int]:
     """Check the batch's URLs that are still due; in a worker thread (sync task)."""
     from crawler.runner import RunContext, run_spiders
     from crawler.spiders.check import CheckSpider
+    from tocsin.tasks import finished
 
     app: App = context.additional_context["app"]
     job = context.job
     run = RunContext(app)
     spider = (CheckSpider, {"kind": "triage", "batch": url_ids, "job": str(job.id)})
-    run_spiders(app, [spider], ctx=run)
+
+    def crawl() -> int:
+        run_spiders(app, [spider], ctx=run)
+        return 0
+
+    finished(app, "crawl", crawl)  # the crawl's last success: when a worker ends a batch
     done = {"urls": len(url_ids), "checked": len(run.outcomes), "dropped": len(run.dropped)}
     log.info("job %s (attempt %s): %s", job.id, job.attempts + 1, done)
     return done

@@ -65,20 +65,15 @@ def extend(db: Database, held: Held, term: timedelta) -> bool:
         )
 
 
-def finish(db: Database, held: Held, error: str | None) -> None:
-    """Record how the run went and free the lease (only while it is still ours)."""
-    now = wall_now()
-    values: dict[str, object] = {
-        "token": None,
-        "holder": None,
-        "expires_at": None,
-        "last_finished_at": now,
-        "last_duration": (now - held.started_at).total_seconds(),
-        "last_status": "failed" if error else "ok",
-        "last_error": error[:500] if error else None,
-    }
-    if not error:
-        values["last_success_at"] = now
+def finish(db: Database, held: Held, error: str | None, *, outcome: bool = True) -> None:
+    """Free the lease (only while it is still ours) and record how the run went.
+
+    ``outcome=False``: the run only queued the job for a worker, which records the
+    outcome itself when it finishes (:func:`record`); a failure to queue is recorded.
+    """
+    values: dict[str, object] = {"token": None, "holder": None, "expires_at": None}
+    if outcome or error:
+        values.update(_outcome(held.started_at, error))
     with db.session() as session:
         session.execute(
             update(JobLease)
@@ -86,6 +81,31 @@ def finish(db: Database, held: Held, error: str | None) -> None:
             .values(**values)
             .execution_options(synchronize_session=False)
         )
+
+
+def record(db: Database, name: str, started_at: datetime, error: str | None) -> None:
+    """Record the end of a run made under no lease of ours: a worker's job, queued by serve."""
+    _ensure_row(db, name)
+    with db.session() as session:
+        session.execute(
+            update(JobLease)
+            .where(JobLease.name == name)
+            .values(**_outcome(started_at, error))
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _outcome(started_at: datetime, error: str | None) -> dict[str, object]:
+    now = wall_now()
+    values: dict[str, object] = {
+        "last_finished_at": now,
+        "last_duration": (now - started_at).total_seconds(),
+        "last_status": "failed" if error else "ok",
+        "last_error": error[:500] if error else None,
+    }
+    if not error:
+        values["last_success_at"] = now
+    return values
 
 
 def jobs(db: Database) -> list[JobLease]:

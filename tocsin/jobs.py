@@ -40,6 +40,11 @@ def require_postgresql(config: Config, command: str) -> None:
         )
 
 
+def backend(config: Config) -> str:
+    """The store's engine: "postgresql", "sqlite", or why it is neither."""
+    return _backend(config.database.url)
+
+
 def _backend(url: str) -> str:
     from store.db import normalise_url
 
@@ -61,10 +66,12 @@ def conninfo(url: str) -> str:
 
 
 def job_app(config: Config) -> Any:
-    """A procrastinate App on the store, with tocsin's tasks."""
+    """A procrastinate App on the store, with tocsin's tasks (crawl batches, enrich, notify,
+    recheck)."""
     import procrastinate
 
     from crawler.batches import blueprint
+    from tocsin.tasks import blueprint as stages
 
     app = procrastinate.App(
         connector=procrastinate.PsycopgConnector(
@@ -72,6 +79,7 @@ def job_app(config: Config) -> Any:
         )
     )
     app.add_tasks_from(blueprint, namespace="tocsin")
+    app.add_tasks_from(stages, namespace="tocsin")
     return app
 
 
