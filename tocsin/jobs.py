@@ -70,16 +70,16 @@ def job_app(config: Config) -> Any:
     recheck)."""
     import procrastinate
 
-    from crawler.batches import blueprint
-    from tocsin.tasks import blueprint as stages
+    from crawler import batches
+    from tocsin import tasks
 
     app = procrastinate.App(
         connector=procrastinate.PsycopgConnector(
             conninfo=conninfo(config.database.url), min_size=1, max_size=4
         )
     )
-    app.add_tasks_from(blueprint, namespace="tocsin")
-    app.add_tasks_from(stages, namespace="tocsin")
+    batches.register(app)
+    tasks.register(app)
     return app
 
 

@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from procrastinate import Blueprint, JobContext
+from procrastinate import JobContext
 from procrastinate.exceptions import AlreadyEnqueued
 
 from store import job_leases
@@ -33,9 +33,6 @@ from tocsin.errors import TocsinError
 from tocsin.scheduler import attempt
 
 log = logging.getLogger("tocsin.tasks")
-
-blueprint = Blueprint()
-STAGES = ("enrich", "notify", "recheck")
 
 
 class JobFailed(TocsinError):
@@ -55,13 +52,18 @@ def finished(app: App, name: str, run: Callable[[], int]) -> int:
     return 0
 
 
-def _lock(stage: str) -> str:
-    return f"tocsin:{stage}"
+def register(jobs: Any) -> None:
+    """Add the stages' tasks to the procrastinate App ``jobs`` (``tocsin.jobs.job_app``).
+
+    Registered per App, not through a module-level Blueprint: procrastinate's
+    ``add_tasks_from`` renames a blueprint's tasks in place, so a second App in one
+    process (serve queues with a fresh one each round) would get them twice prefixed.
+    """
+    for name, run in (("enrich", enrich), ("notify", notify), ("recheck", recheck)):
+        lock = f"tocsin:{name}"
+        jobs.task(name=lock, pass_context=True, lock=lock, queueing_lock=lock)(run)
 
 
-@blueprint.task(
-    name="enrich", pass_context=True, lock=_lock("enrich"), queueing_lock=_lock("enrich")
-)
 def enrich(context: JobContext) -> int:
     """`tocsin enrich`, every due site."""
     from tocsin.cli import enrich as command
@@ -70,9 +72,6 @@ def enrich(context: JobContext) -> int:
     return finished(app, "enrich", lambda: command.run(app))
 
 
-@blueprint.task(
-    name="notify", pass_context=True, lock=_lock("notify"), queueing_lock=_lock("notify")
-)
 def notify(context: JobContext) -> int:
     """`tocsin notify`: every due notice, exactly once (the outbox's protocol, one writer)."""
     from tocsin.cli import notify as command
@@ -81,9 +80,6 @@ def notify(context: JobContext) -> int:
     return finished(app, "notify", lambda: command.run(app))
 
 
-@blueprint.task(
-    name="recheck", pass_context=True, lock=_lock("recheck"), queueing_lock=_lock("recheck")
-)
 def recheck(context: JobContext) -> int:
     """`tocsin recheck`, every due open incident."""
     from tocsin.cli import recheck as command
