@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import processes
 import pytest
 from loopback import FeedServer, serving
 from sqlalchemy import func, select, text
@@ -83,16 +84,8 @@ def spawn(tmp_path: Path, config: Path, command: str) -> tuple[subprocess.Popen,
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
     env["COLUMNS"] = "200"  # one line per message
     log_path = tmp_path / f"{command}.log"
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tocsin", "--config", str(config), "-v", command],
-            cwd=tmp_path,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return proc, log_path
+    cli = [sys.executable, "-m", "tocsin", "--config", str(config), "-v", command]
+    return processes.start(cli, tmp_path, env, log_path), log_path
 
 
 def stopped(proc: subprocess.Popen, log_path: Path) -> str:
@@ -195,11 +188,12 @@ def test_sigterm_finishes_the_job_in_hand_and_starts_no_other(
     db.dispose()
 
 
-def test_crawl_enqueue_needs_postgresql(sqlite_cli) -> None:
-    result = sqlite_cli("serve", "--port", "0", env={"TOCSIN_SERVE_CRAWL_ENQUEUE": "true"})
+@pytest.mark.parametrize(("key", "value"), [("crawl_enqueue", "true"), ("run_jobs", "workers")])
+def test_queueing_jobs_needs_postgresql(sqlite_cli, key: str, value: str) -> None:
+    result = sqlite_cli("serve", "--port", "0", env={f"TOCSIN_SERVE_{key.upper()}": value})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "tocsin: serve.crawl_enqueue: needs PostgreSQL (database.url is sqlite): jobs are rows "
+        f"tocsin: serve.{key}: needs PostgreSQL (database.url is sqlite): jobs are rows "
         "in PostgreSQL; on one machine run `tocsin crawl`"
     ]
 
@@ -233,15 +227,6 @@ def test_on_postgresql_the_crawl_job_queues_batches_for_workers(
         assert session.scalars(select(Url.verdict)).all() == ["pending"]
     assert job_leases.held(db) == []
     db.dispose()
-
-
-def test_jobs_on_workers_need_postgresql(sqlite_cli) -> None:
-    result = sqlite_cli("serve", "--port", "0", env={"TOCSIN_SERVE_RUN_JOBS": "workers"})
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "tocsin: serve.run_jobs: needs PostgreSQL (database.url is sqlite): jobs are rows "
-        "in PostgreSQL; on one machine run `tocsin crawl`"
-    ]
 
 
 def _pg_rows(db: Database, sql: str) -> list:

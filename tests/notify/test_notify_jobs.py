@@ -10,13 +10,13 @@ had the lock not held the second job back, the idle worker would have started it
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import time
 from collections import Counter
 from pathlib import Path
 
+import processes
 import pytest
 from notify_helpers import SandboxMail, Seed, Tocsin, tocsin_cli
 from sqlalchemy import select, text
@@ -44,28 +44,16 @@ def _wait(what: str, done, timeout: float) -> None:
 
 
 def _start_worker(cli: Tocsin, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    with log.open("wb") as sink:
-        return subprocess.Popen(
-            cli.command("worker"),
-            cwd=cli.cwd,
-            env=cli.env(env),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    return processes.start(cli.command("worker"), cli.cwd, cli.env(env), log)
 
 
-def _stop(workers: list[subprocess.Popen]) -> None:
-    """SIGTERM what still runs, then wait (SIGKILL the group if it hangs)."""
-    for proc in workers:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in workers:
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+def _seed(db: Database) -> list[str]:
+    """One incident per recipient, each due for its first notice; the recipients."""
+    seed = Seed(db)
+    recipients = [f"abuse@net{r}.example" for r in range(RECIPIENTS)]
+    for r, address in enumerate(recipients):
+        seed.incident(f"site{r}.example.com", ladder=[(seed.contact(address), 1)])
+    return recipients
 
 
 def _defer_two(app: App) -> None:
@@ -90,10 +78,7 @@ def test_two_workers_two_notify_jobs_each_notice_sent_once(
 ) -> None:
     started = time.monotonic()
     db = Database(private_pg_url)
-    seed = Seed(db)
-    recipients = [f"abuse@net{r}.example" for r in range(RECIPIENTS)]
-    for r, address in enumerate(recipients):
-        seed.incident(f"site{r}.example.com", ladder=[(seed.contact(address), 1)])
+    recipients = _seed(db)
     cli = tocsin_cli(tmp_path, private_pg_url, **smtp.tables())
     assert cli("init").returncode == 0  # the job queue's tables
     app = App(config_path=cli.config)
@@ -108,7 +93,7 @@ def test_two_workers_two_notify_jobs_each_notice_sent_once(
         done = "SELECT id FROM procrastinate_jobs WHERE status = 'succeeded'"
         _wait("both notify jobs", lambda: len(_rows(db, done)) == 2, 60)
     finally:
-        _stop(workers)
+        processes.stop(workers)
     output = "\n".join(log.read_text(errors="replace")[-3000:] for log in logs)
     assert [proc.returncode for proc in workers] == [0, 0], output
 
@@ -150,10 +135,7 @@ def test_a_notify_job_retried_after_its_worker_died_sends_nothing_twice(
     SMTP journal: the message was accepted, so it is marked sent, not sent again."""
     started = time.monotonic()
     db = Database(private_pg_url)
-    seed = Seed(db)
-    recipients = [f"abuse@net{r}.example" for r in range(RECIPIENTS)]
-    for r, address in enumerate(recipients):
-        seed.incident(f"site{r}.example.com", ladder=[(seed.contact(address), 1)])
+    recipients = _seed(db)
     tables = smtp.tables()
     tables["worker"] = {"heartbeat": "1s", "stalled_after": "3s"}
     cli = tocsin_cli(tmp_path, private_pg_url, **tables)
@@ -175,7 +157,7 @@ def test_a_notify_job_retried_after_its_worker_died_sends_nothing_twice(
         done = "SELECT id FROM procrastinate_jobs WHERE status = 'succeeded'"
         _wait("B to retry the job", lambda: len(_rows(db, done)) == 1, 60)
     finally:
-        _stop(workers)
+        processes.stop(workers)
     output = "\n".join(log.read_text(errors="replace")[-3000:] for log in logs)
     assert workers[0].returncode == -signal.SIGKILL and workers[1].returncode == 0, output
 
