@@ -171,3 +171,51 @@ def test_a_notify_job_retried_after_its_worker_died_sends_nothing_twice(
     app.db.dispose()
     db.dispose()
     print(f"notify job retried after its worker died: {time.monotonic() - started:.1f}s")
+
+
+@pytest.mark.pg
+def test_stalled_jobs_are_retried_and_a_stage_job_gives_way_to_the_waiting_one(
+    private_pg_url: str,
+) -> None:
+    """`retry_stalled` covers every tocsin task: a dead worker's crawl batch goes back to
+    the queue; its notify job cannot (another waits under the stage's queueing lock), so
+    it is marked failed, which frees the lock for the waiting one."""
+    from tocsin.cli.worker import retry_stalled
+    from tocsin.config import Config
+
+    config = Config(
+        database={"url": private_pg_url}, worker={"heartbeat": "1s", "stalled_after": "1s"}
+    )
+    db = Database(private_pg_url)
+    jobs.install_schema(db, config)
+
+    def statuses() -> dict[int, str]:
+        return dict(_rows(db, "SELECT id, status::text FROM procrastinate_jobs"))
+
+    async def scenario() -> tuple[int, int, int]:
+        engine = jobs.job_app(config)
+        async with engine.open_async():
+            queue = config.worker.queue
+            notify = engine.tasks["tocsin:notify"].configure(queue=queue)
+            batch = (
+                await engine.tasks["tocsin:crawl_batch"]
+                .configure(queue=queue)
+                .defer_async(url_ids=[1])
+            )
+            dead = await notify.defer_async()
+            with db.engine.begin() as conn:  # both taken by a worker that died (no worker row)
+                conn.execute(text("UPDATE procrastinate_jobs SET status = 'doing'"))
+            waiting = await notify.defer_async()  # serve queued the next round's
+            watcher = asyncio.create_task(retry_stalled(engine, config))
+            try:
+                deadline = time.monotonic() + 20
+                while "doing" in statuses().values():
+                    assert time.monotonic() < deadline, statuses()
+                    await asyncio.sleep(0.2)
+            finally:
+                watcher.cancel()
+        return batch, dead, waiting
+
+    batch, dead, waiting = asyncio.run(scenario())
+    assert statuses() == {batch: "todo", dead: "failed", waiting: "todo"}
+    db.dispose()
