@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from procrastinate import Blueprint, JobContext
+from procrastinate import JobContext
 from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import select
 
@@ -32,21 +32,30 @@ from tocsin.app import App
 
 log = logging.getLogger("tocsin.crawl.batches")
 
-blueprint = Blueprint()
-TASK = "tocsin:crawl_batch"  # the task's name once added under the "tocsin" namespace
+TASK = "tocsin:crawl_batch"
 
 
-@blueprint.task(name="crawl_batch", pass_context=True)
+def register(jobs: Any) -> None:
+    """Add the crawl batch task to the procrastinate App ``jobs`` (``tocsin.jobs.job_app``)."""
+    jobs.task(name=TASK, pass_context=True)(crawl_batch)
+
+
 def crawl_batch(context: JobContext, url_ids: list[int]) -> dict[str, int]:
     """Check the batch's URLs that are still due; in a worker thread (sync task)."""
     from crawler.runner import RunContext, run_spiders
     from crawler.spiders.check import CheckSpider
+    from tocsin.tasks import finished
 
     app: App = context.additional_context["app"]
     job = context.job
     run = RunContext(app)
     spider = (CheckSpider, {"kind": "triage", "batch": url_ids, "job": str(job.id)})
-    run_spiders(app, [spider], ctx=run)
+
+    def crawl() -> int:
+        run_spiders(app, [spider], ctx=run)
+        return 0
+
+    finished(app, "crawl", crawl)  # the crawl's last success: when a worker ends a batch
     done = {"urls": len(url_ids), "checked": len(run.outcomes), "dropped": len(run.dropped)}
     log.info("job %s (attempt %s): %s", job.id, job.attempts + 1, done)
     return done

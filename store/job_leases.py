@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from store.db import Database
 from store.leases import new_token, wall_now
@@ -78,39 +79,71 @@ def bucket_counts(counts: list[int] | None, duration: float) -> list[int]:
     return counts
 
 
-def finish(db: Database, held: Held, error: str | None) -> None:
-    """Record how the run went and free the lease (only while it is still ours).
+def finish(db: Database, held: Held, error: str | None, *, outcome: bool = True) -> None:
+    """Free the lease (only while it is still ours) and record how the run went.
 
-    Only the lease's holder writes here, so reading the bucket counts and writing them
-    back in one transaction cannot lose another run's count.
+    ``outcome=False``: the run only queued the job for a worker, which records the
+    outcome itself when it finishes (:func:`record`); a failure to queue is recorded.
     """
-    now = wall_now()
-    duration = (now - held.started_at).total_seconds()
-    values: dict[str, object] = {
-        "token": None,
-        "holder": None,
-        "expires_at": None,
-        "last_finished_at": now,
-        "last_duration": duration,
-        "runs": JobLease.runs + 1,
-        "duration_sum": JobLease.duration_sum + duration,
-        "last_status": "failed" if error else "ok",
-        "last_error": error[:500] if error else None,
-    }
-    if not error:
-        values["last_success_at"] = now
+    values: dict[str, object] = {"token": None, "holder": None, "expires_at": None}
+    mine = (JobLease.name == held.name) & (JobLease.token == held.token)
     with db.session() as session:
-        mine = (JobLease.name == held.name) & (JobLease.token == held.token)
-        counts = session.execute(select(JobLease.duration_buckets).where(mine)).first()
-        if counts is None:  # taken over: the new holder records its own run
-            return
-        values["duration_buckets"] = bucket_counts(counts[0], duration)
+        if (outcome or error) and not _add_outcome(session, mine, held.started_at, error, values):
+            return  # taken over: the new holder records its own run
         session.execute(
             update(JobLease)
             .where(mine)
             .values(**values)
             .execution_options(synchronize_session=False)
         )
+
+
+def record(db: Database, name: str, started_at: datetime, error: str | None) -> None:
+    """Record the end of a run made under no lease of ours: a worker's job, queued by serve."""
+    _ensure_row(db, name)
+    where = JobLease.name == name
+    values: dict[str, object] = {}
+    with db.session() as session:
+        if _add_outcome(session, where, started_at, error, values):
+            session.execute(
+                update(JobLease)
+                .where(where)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+
+
+def _add_outcome(
+    session: Session,
+    where: ColumnElement[bool],
+    started_at: datetime,
+    error: str | None,
+    values: dict[str, object],
+) -> bool:
+    """Add a run's outcome to ``values``; False when no row matches ``where``.
+
+    The row is locked while its bucket counts are read and written back: several
+    workers may end runs of one job (crawl batches) at once.
+    """
+    counts = session.execute(
+        select(JobLease.duration_buckets).where(where).with_for_update()
+    ).first()
+    if counts is None:
+        return False
+    now = wall_now()
+    duration = (now - started_at).total_seconds()
+    values.update(
+        last_finished_at=now,
+        last_duration=duration,
+        runs=JobLease.runs + 1,
+        duration_sum=JobLease.duration_sum + duration,
+        duration_buckets=bucket_counts(counts[0], duration),
+        last_status="failed" if error else "ok",
+        last_error=error[:500] if error else None,
+    )
+    if not error:
+        values["last_success_at"] = now
+    return True
 
 
 def jobs(db: Database) -> list[JobLease]:

@@ -447,8 +447,12 @@ class ServeConfig(Section):
     notify_every: Duration = timedelta(minutes=15)
     recheck_every: Duration = timedelta(hours=1)
     inbox_every: Duration = timedelta(minutes=15)
-    # PostgreSQL: the crawl job queues the due URLs for `tocsin worker` (crawl --enqueue)
-    # instead of crawling them in this process.
+    # Where crawl, enrich, notify and recheck run: "workers" (queued for `tocsin worker`;
+    # PostgreSQL only), "here" (in serve's process), "auto" (workers on PostgreSQL, here
+    # on SQLite). Feeds and the inbox always run in serve.
+    run_jobs: Literal["auto", "here", "workers"] = "auto"
+    # With run_jobs = "here", on PostgreSQL: the crawl job still queues the due URLs for
+    # `tocsin worker` (crawl --enqueue) instead of crawling them in this process.
     crawl_enqueue: bool = False
     # A maildir or mbox read by the inbox job; empty: IMAP when notify.imap_host is set,
     # else no inbox job.

@@ -40,6 +40,11 @@ def require_postgresql(config: Config, command: str) -> None:
         )
 
 
+def backend(config: Config) -> str:
+    """The store's engine: "postgresql", "sqlite", or why it is neither."""
+    return _backend(config.database.url)
+
+
 def _backend(url: str) -> str:
     from store.db import normalise_url
 
@@ -61,17 +66,20 @@ def conninfo(url: str) -> str:
 
 
 def job_app(config: Config) -> Any:
-    """A procrastinate App on the store, with tocsin's tasks."""
+    """A procrastinate App on the store, with tocsin's tasks (crawl batches, enrich, notify,
+    recheck)."""
     import procrastinate
 
-    from crawler.batches import blueprint
+    from crawler import batches
+    from tocsin import tasks
 
     app = procrastinate.App(
         connector=procrastinate.PsycopgConnector(
             conninfo=conninfo(config.database.url), min_size=1, max_size=4
         )
     )
-    app.add_tasks_from(blueprint, namespace="tocsin")
+    batches.register(app)
+    tasks.register(app)
     return app
 
 

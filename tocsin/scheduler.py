@@ -28,11 +28,16 @@ log = logging.getLogger("tocsin.serve")
 
 @dataclass(frozen=True)
 class Job:
-    """A scheduled job: its name, how often, and what runs it (an exit code)."""
+    """A scheduled job: its name, how often, and what runs it (an exit code).
+
+    ``queued``: ``run`` only queues the work for ``tocsin worker`` (PostgreSQL), and the
+    worker records the job's outcome when it finishes it (``tocsin.tasks``).
+    """
 
     name: str
     every: timedelta
     run: Callable[[], int]
+    queued: bool = False
 
 
 class Scheduler:
@@ -80,7 +85,7 @@ class Scheduler:
             with self._extended(held):
                 error = _run(job)
             try:
-                job_leases.finish(self.db, held, error)
+                job_leases.finish(self.db, held, error, outcome=not job.queued)
             except Exception:  # the lease lapses on its own; the next run records again
                 log.warning("serve: cannot record the end of %s", job.name, exc_info=True)
         return ran
@@ -108,17 +113,25 @@ class Scheduler:
 
 
 def _run(job: Job) -> str | None:
-    """Run one job; None when it ran (exit 0 or 1: some items failed), else why not."""
-    log.info("serve: %s starts", job.name)
+    return attempt(job.name, job.run)
+
+
+def attempt(name: str, run: Callable[[], int]) -> str | None:
+    """Run one job; None when it ran (exit 0 or 1: some items failed), else why not.
+
+    Shared by the schedule and the workers' jobs (``tocsin.tasks``), so a job's
+    outcome means the same wherever it ran.
+    """
+    log.info("job %s starts", name)
     try:
-        code = job.run() or 0
+        code = run() or 0
     except TocsinError as exc:
         error = str(exc)
     except Exception as exc:  # one job's bug must not stop the schedule
-        log.exception("serve: %s failed", job.name)
+        log.exception("job %s failed", name)
         error = f"{type(exc).__name__}: {exc}"
     else:
         error = None if code <= 1 else f"exit code {code}"
     if error:
-        log.error("serve: %s failed: %s", job.name, terminal_text(error)[:300])
+        log.error("job %s failed: %s", name, terminal_text(error)[:300])
     return error

@@ -14,9 +14,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import processes
 import pytest
 from loopback import FeedServer, serving
 from sqlalchemy import func, select, text
@@ -74,18 +76,16 @@ def start_serve(
     with config.open("a", encoding="utf-8") as out:
         out.write(f'\n[[feeds]]\nurl = "{feed_url}"\nformat = "plain"\nsource = "loop"\n')
         out.write('every = "1h"\n')
+    return spawn(tmp_path, config, "serve")
+
+
+def spawn(tmp_path: Path, config: Path, command: str) -> tuple[subprocess.Popen, Path]:
+    """`tocsin -v COMMAND` in its own process group; its output goes to COMMAND.log."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
-    log_path = tmp_path / "serve.log"
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tocsin", "--config", str(config), "-v", "serve"],
-            cwd=tmp_path,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return proc, log_path
+    env["COLUMNS"] = "200"  # one line per message
+    log_path = tmp_path / f"{command}.log"
+    cli = [sys.executable, "-m", "tocsin", "--config", str(config), "-v", command]
+    return processes.start(cli, tmp_path, env, log_path), log_path
 
 
 def stopped(proc: subprocess.Popen, log_path: Path) -> str:
@@ -104,11 +104,12 @@ def stopped(proc: subprocess.Popen, log_path: Path) -> str:
 @pytest.mark.slow
 @pytest.mark.browser
 def test_serve_runs_the_pipeline_and_stops_cleanly(
-    sandbox, feed_server: FeedServer, tmp_path: Path, db_url: str
+    sandbox, feed_server: FeedServer, tmp_path: Path, sqlite_url: str
 ) -> None:
+    """SQLite: every job in serve's own process (PostgreSQL: the workers' test below)."""
     port = _free_port()
-    proc, log_path = start_serve(sandbox, feed_server, tmp_path, db_url, port)
-    db = Database(db_url)
+    proc, log_path = start_serve(sandbox, feed_server, tmp_path, sqlite_url, port)
+    db = Database(sqlite_url)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_for(lambda: sandbox.smtp.to(HOSTING), 90, "the notice to the host", proc)
@@ -187,11 +188,12 @@ def test_sigterm_finishes_the_job_in_hand_and_starts_no_other(
     db.dispose()
 
 
-def test_crawl_enqueue_needs_postgresql(sqlite_cli) -> None:
-    result = sqlite_cli("serve", "--port", "0", env={"TOCSIN_SERVE_CRAWL_ENQUEUE": "true"})
+@pytest.mark.parametrize(("key", "value"), [("crawl_enqueue", "true"), ("run_jobs", "workers")])
+def test_queueing_jobs_needs_postgresql(sqlite_cli, key: str, value: str) -> None:
+    result = sqlite_cli("serve", "--port", "0", env={f"TOCSIN_SERVE_{key.upper()}": value})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "tocsin: serve.crawl_enqueue: needs PostgreSQL (database.url is sqlite): jobs are rows "
+        f"tocsin: serve.{key}: needs PostgreSQL (database.url is sqlite): jobs are rows "
         "in PostgreSQL; on one machine run `tocsin crawl`"
     ]
 
@@ -205,7 +207,7 @@ def test_on_postgresql_the_crawl_job_queues_batches_for_workers(
     config = sandbox.write_config(tmp_path / "init.toml", url)
     assert make_cli(tmp_path, config)("init").returncode == 0  # the job queue's tables
     proc, log_path = start_serve(
-        sandbox, feed_server, tmp_path, url, _free_port(), crawl_enqueue=True
+        sandbox, feed_server, tmp_path, url, _free_port(), run_jobs="here", crawl_enqueue=True
     )
     db = Database(url)
 
@@ -225,3 +227,90 @@ def test_on_postgresql_the_crawl_job_queues_batches_for_workers(
         assert session.scalars(select(Url.verdict)).all() == ["pending"]
     assert job_leases.held(db) == []
     db.dispose()
+
+
+def _pg_rows(db: Database, sql: str) -> list:
+    with db.engine.connect() as conn:
+        return list(conn.execute(text(sql)).all())
+
+
+@pytest.mark.slow
+@pytest.mark.pg
+@pytest.mark.browser
+def test_on_postgresql_serve_queues_every_job_and_a_worker_runs_them(
+    sandbox, feed_server: FeedServer, tmp_path: Path, make_cli, private_pg_url: str
+) -> None:
+    """serve queues crawl batches, enrich and notify; one `tocsin worker` runs them all.
+    /healthz's last success is the worker's end of each job, not serve's queueing."""
+    started = time.monotonic()
+    url = private_pg_url
+    assert (
+        make_cli(tmp_path, sandbox.write_config(tmp_path / "init.toml", url))("init").returncode
+        == 0
+    )
+    port = _free_port()
+    # one worker runs every job in turn: on a loaded machine a job may wait longer
+    # than three 2 s intervals, which /healthz would rightly call stale
+    proc, log_path = start_serve(sandbox, feed_server, tmp_path, url, port, stale_after=100)
+    worker, worker_log = spawn(tmp_path, tmp_path / "tocsin.toml", "worker")
+    db = Database(url)
+    try:
+        _wait_for(lambda: sandbox.smtp.to(HOSTING), 90, "the notice to the host", proc)
+        assert worker.poll() is None
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()
+        for job in ("feed:loop", "crawl", "enrich", "notify"):
+            assert health["jobs"][job]["state"] == "ok", health
+    finally:
+        for running in (proc, worker):
+            if running.poll() is None:
+                running.send_signal(signal.SIGTERM)
+        log = stopped(proc, log_path)
+        worker_out = stopped(worker, worker_log)
+    assert proc.returncode == 0, log[-3000:]
+    assert worker.returncode == 0, worker_out[-3000:]
+    assert "queued for workers on 'crawl'" in log
+
+    # the work was the worker's: serve crawled, enriched and sent nothing itself
+    ran = dict(
+        _pg_rows(
+            db,
+            "SELECT task_name, count(*) FROM procrastinate_jobs "
+            "WHERE status = 'succeeded' GROUP BY task_name",
+        )
+    )
+    assert {"tocsin:crawl_batch", "tocsin:enrich", "tocsin:notify", "tocsin:recheck"} <= set(ran), (
+        ran
+    )
+    assert _pg_rows(db, "SELECT id FROM procrastinate_jobs WHERE status = 'doing'") == []
+    assert _pg_rows(db, "SELECT id FROM procrastinate_jobs WHERE status = 'failed'") == []
+    # at most one job of a stage waits at a time (queueing lock), however often serve ran
+    waiting = _pg_rows(
+        db, "SELECT task_name, count(*) FROM procrastinate_jobs WHERE status = 'todo' GROUP BY 1"
+    )
+    assert all(count == 1 for _, count in waiting), waiting
+
+    # each job's last success is when the worker ended its last run of it
+    ends = dict(
+        _pg_rows(
+            db,
+            "SELECT j.task_name, max(e.at) FROM procrastinate_events e "
+            "JOIN procrastinate_jobs j ON j.id = e.job_id "
+            "WHERE e.type = 'succeeded' GROUP BY j.task_name",
+        )
+    )
+    rows = {row.name: row for row in job_leases.jobs(db)}
+    for name in ("enrich", "notify", "recheck"):
+        row = rows[name]
+        assert row.last_status == "ok", (name, row.last_error)
+        assert abs((ends[f"tocsin:{name}"] - row.last_success_at).total_seconds()) < 2, name
+    # the crawl: its batch's end, or later, a round that found nothing due (nothing to queue)
+    assert rows["crawl"].last_success_at >= ends["tocsin:crawl_batch"] - timedelta(seconds=2)
+
+    assert len(sandbox.smtp.to(HOSTING)) == 1
+    assert job_leases.held(db) == []
+    with db.session() as session:
+        assert session.scalar(select(func.count()).where(Notice.state == "sending")) == 0
+        assert session.scalar(select(func.count()).where(Url.lease_token.is_not(None))) == 0
+        assert session.scalars(select(Url.verdict)).all() == ["malicious"]
+    db.dispose()
+    print(f"serve + worker on PostgreSQL: {time.monotonic() - started:.1f}s")

@@ -14,11 +14,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 
+import processes
 import pytest
 from crawl_support import (
     add_urls,
@@ -140,15 +140,7 @@ def test_two_workers_one_killed_every_url_checked_once(sandbox, tmp_path, pg_sch
 
         _wait("the survivor to finish every batch", all_done, 150)
     finally:
-        procs = [proc for proc in (a, b) if proc is not None]
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        processes.stop(proc for proc in (a, b) if proc is not None)
     # B kept its one check worker from batch to batch (and its reactor: one process).
     assert len(check_workers) == 1, check_workers
     output = "\n".join(log.read_text(errors="replace")[-3000:] for log in logs)

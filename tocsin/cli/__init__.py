@@ -45,7 +45,7 @@ COMMANDS: dict[str, str] = {
     "init": "Create or migrate the database; safe to repeat.",
     "ingest": "Read suspect URLs from files, - (stdin) or http(s) URLs.",
     "crawl": "Check every URL that is due: Scrapy triage, Playwright confirmation.",
-    "worker": "Take crawl batches from the job queue and crawl them (PostgreSQL).",
+    "worker": "Run queued jobs: crawl batches, enrich, notify, recheck (PostgreSQL).",
     "enrich": "Link confirmed sites to IPs, ASN and prefix, registrar, and contacts.",
     "notify": "Send every due notice, batched per recipient.",
     "recheck": "Re-visit the open incidents that are due, then resolve or escalate them.",

@@ -28,6 +28,11 @@ def command(app: App, limit: int | None, hosts: tuple[str, ...]) -> int:
     it has an open incident without a ladder. Exit code 1 when some sites are
     left partial (they are retried later).
     """
+    return run(app, limit, hosts)
+
+
+def run(app: App, limit: int | None = None, hosts: tuple[str, ...] = ()) -> int:
+    """What `tocsin enrich` does, and the `tocsin:enrich` job (tocsin/tasks.py); its exit code."""
     from sqlalchemy import select
 
     from enrich.service import Enricher, enrich_sites

@@ -32,6 +32,13 @@ from tocsin.ui import err, out, progress, table
 @pass_app
 def command(app: App, dry_run: bool, resend_unknown: bool, older_than: str) -> int:
     """Send every due notice, batched per recipient."""
+    return run(app, dry_run, resend_unknown, older_than)
+
+
+def run(
+    app: App, dry_run: bool = False, resend_unknown: bool = False, older_than: str = "1h"
+) -> int:
+    """What `tocsin notify` does, and the `tocsin:notify` job (tocsin/tasks.py); its exit code."""
     bound = _resend_bound(resend_unknown, older_than, dry_run)
     with progress("notify", quiet=app.quiet or dry_run):
         report = notify(app, dry_run=dry_run, resend_unknown=bound)

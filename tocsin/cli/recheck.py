@@ -15,6 +15,11 @@ from tocsin.ui import out, progress, table
 @pass_app
 def command(app: App, limit: int | None) -> int:
     """Re-visit the open incidents that are due, then resolve or escalate them."""
+    return run(app, limit)
+
+
+def run(app: App, limit: int | None = None) -> int:
+    """What `tocsin recheck` does, and the `tocsin:recheck` job (tocsin/tasks.py); its exit code."""
     with progress("recheck", quiet=app.quiet):
         report = recheck(app, limit=limit)
     rows = [

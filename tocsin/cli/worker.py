@@ -1,4 +1,5 @@
-"""`tocsin worker`: take crawl batches from the job queue and crawl them, until stopped.
+"""`tocsin worker`: take jobs from the queue (crawl batches, enrich, notify, recheck) and
+run them, until stopped.
 
 Any number of workers, on any number of machines, share one PostgreSQL store
 (``tocsin crawl --enqueue`` fills the queue). A worker runs one batch at a time
@@ -28,23 +29,37 @@ log = logging.getLogger("tocsin.worker")
 
 
 async def retry_stalled(jobs: Any, config: Config) -> None:
-    """Queue again the crawl jobs of workers that stopped sending heartbeats."""
-    from crawler.batches import TASK
+    """Queue again the jobs (every tocsin task) of workers that stopped sending heartbeats.
+
+    A stage job (enrich, notify, recheck: ``tocsin.tasks``) cannot go back to 'todo'
+    while another job of its stage waits there (its queueing lock is unique among
+    waiting jobs): it is marked failed instead, which frees its lock, and the waiting
+    job does the same work. Either way nothing stays 'doing' for a dead worker.
+    """
+    from procrastinate.exceptions import UniqueViolation
+    from procrastinate.jobs import Status
 
     silent = config.worker.stalled_after.total_seconds()
+    manager = jobs.job_manager
     while True:
         await asyncio.sleep(config.worker.heartbeat.total_seconds())
         try:
-            stalled = await jobs.job_manager.get_stalled_jobs(
-                queue=config.worker.queue, task_name=TASK, seconds_since_heartbeat=silent
+            stalled = await manager.get_stalled_jobs(
+                queue=config.worker.queue, seconds_since_heartbeat=silent
             )
         except Exception:  # the store is away for a moment: look again next time
             log.warning("cannot look for stalled jobs", exc_info=True)
             continue
         for job in stalled:
+            if not job.task_name.startswith("tocsin:"):
+                continue
             try:
-                await jobs.job_manager.retry_job(job)
-                log.warning("job %s: its worker went silent; queued again", job.id)
+                try:
+                    await manager.retry_job(job)
+                    log.warning("job %s: its worker went silent; queued again", job.id)
+                except UniqueViolation:  # the same stage waits already
+                    await manager.finish_job(job, Status.FAILED, delete_job=False)
+                    log.warning("job %s: its worker went silent; a queued one takes over", job.id)
             except Exception:  # another worker retried it first
                 log.debug("job %s: not retried", job.id, exc_info=True)
 
@@ -70,14 +85,14 @@ async def _work(app: App, jobs: Any) -> None:
 @click.command(name="worker")
 @pass_app
 def command(app: App) -> int:
-    """Take crawl batches from the job queue and crawl them (PostgreSQL), until stopped."""
+    """Run queued jobs: crawl batches, enrich, notify, recheck (PostgreSQL), until stopped."""
     from pipelines.worker import WORKER
     from tocsin import jobs
 
     jobs.require_postgresql(app.config, "worker")
     jobs.require_schema(app.db)
     if not app.quiet:
-        err.print(f"worker: taking crawl batches from queue {app.config.worker.queue!r}")
+        err.print(f"worker: taking jobs from queue {app.config.worker.queue!r}")
     try:
         asyncio.run(_work(app, jobs.job_app(app.config)))
     finally:
