@@ -44,6 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+OPEN_JOBS = "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
 
 
 @dataclass
@@ -57,6 +58,8 @@ class Run:
     seconds: float
     load: tuple[float, float]  # 1-minute load average before and after
     verdicts: Counter[str]
+    cpu: float  # CPU seconds of the workers' process trees (Chromium included)
+    sandbox_cpu: float  # and of the sandbox's servers
 
     @property
     def rate(self) -> float:
@@ -82,6 +85,47 @@ def schema(base: str) -> Iterator[str]:
 
 def tocsin(config: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "tocsin", "--config", str(config), *args]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU of these processes and every descendant (reaped ones included)."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(pid)
+            for proc in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    t = proc.cpu_times()
+                    total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def warmed(pid: int, browser: bool) -> bool:
+    """Has this worker spawned its check worker (and Chromium, for the browser path)?"""
+    import psutil
+
+    seen = set()
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process(pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                line = " ".join(child.cmdline())
+                seen.add("spawn" if "multiprocessing.spawn" in line else child.name().lower())
+    return "spawn" in seen and (not browser or any("chrom" in name for name in seen))
+
+
+def warm_up(db: Any, config: Path, procs: list[subprocess.Popen[bytes]], browser: bool) -> None:
+    """One-URL batches until every worker has run one: its first batch starts the reactor,
+    the check worker and Chromium, a cost paid once per worker, not per batch."""
+    for _ in range(10):
+        cold = [proc for proc in procs if not warmed(proc.pid, browser)]
+        if not cold:
+            return
+        enqueue = tocsin(config, "crawl", "--enqueue", "--limit", str(len(cold)))
+        subprocess.run(enqueue, check=True, capture_output=True)
+        wait("the warm-up", lambda: scalar(db, OPEN_JOBS) == 0, 600, procs)
+    print("  a worker did not warm up: its first batch is in the figures")
 
 
 def scalar(db: Any, sql: str) -> Any:
@@ -111,14 +155,15 @@ def measure(
 
     folder.mkdir(parents=True)
     with schema(pg) as url:
-        config = sandbox.write_config(
-            folder / "tocsin.toml",
-            url,
-            crawl={"concurrency": 64, "per_domain": 8, "batch_size": batch},
-            enrich={"in_crawl": False},  # bench/enrich.py measures enrichment
-            browser={"enabled": path == "browser"},
-            evidence={"dir": str(folder / "evidence")},
-        )
+        tables: dict[str, Any] = {
+            "crawl": {"concurrency": 64, "per_domain": 8, "batch_size": batch},
+            "enrich": {"in_crawl": False},  # bench/enrich.py measures enrichment
+            "browser": {"enabled": path == "browser"},
+            "evidence": {"dir": str(folder / "evidence")},
+        }
+        config = sandbox.write_config(folder / "tocsin.toml", url, **tables)
+        tables["crawl"] = {**tables["crawl"], "batch_size": 1}  # the warm-up's enqueue
+        warm_config = sandbox.write_config(folder / "warm.toml", url, **tables)
         subprocess.run(tocsin(config, "init"), check=True, capture_output=True)
         app = App(config_path=config)
         load_urls(app, urls)
@@ -137,15 +182,23 @@ def measure(
                     )
             registered = "SELECT count(*) FROM procrastinate_workers"
             wait("the workers", lambda: scalar(db, registered) >= workers, 120, procs)
+            warm_up(db, warm_config, procs, browser=path == "browser")
+            last_warm = scalar(db, "SELECT coalesce(max(id), 0) FROM procrastinate_jobs")
+            warm_checks = scalar(db, "SELECT count(*) FROM checks")
+            warm_last = int(scalar(db, "SELECT coalesce(max(id), 0) FROM checks"))
             before = os.getloadavg()[0]
+            pids = [proc.pid for proc in procs]
+            cpu0, sandbox0 = cpu_seconds(pids), cpu_seconds([sandbox.pid])
             subprocess.run(tocsin(config, "crawl", "--enqueue"), check=True, capture_output=True)
-            open_jobs = "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
-            wait("the batches", lambda: scalar(db, open_jobs) == 0, 3600, procs)
+            wait("the batches", lambda: scalar(db, OPEN_JOBS) == 0, 3600, procs)
             after = os.getloadavg()[0]
+            cpu = cpu_seconds(pids) - cpu0
+            sandbox_cpu = cpu_seconds([sandbox.pid]) - sandbox0
             seconds = scalar(
                 db,
                 "SELECT extract(epoch FROM max(at) FILTER (WHERE type IN ('succeeded', 'failed'))"
-                " - min(at) FILTER (WHERE type = 'started')) FROM procrastinate_events",
+                " - min(at) FILTER (WHERE type = 'started')) FROM procrastinate_events"
+                f" WHERE job_id > {int(last_warm)}",
             )
             failed = scalar(
                 db, "SELECT count(*) FROM procrastinate_jobs WHERE status <> 'succeeded'"
@@ -165,19 +218,20 @@ def measure(
         from sqlalchemy import text
 
         with db.session() as session:
-            verdicts = Counter(
-                dict(session.execute(text("SELECT verdict, count(*) FROM checks GROUP BY 1")).all())
-            )
+            counts = text("SELECT verdict, count(*) FROM checks WHERE id > :last GROUP BY 1")
+            verdicts = Counter(dict(session.execute(counts, {"last": warm_last}).all()))
         db.dispose()
         app.db.dispose()
     return Run(
         path,
         workers,
-        len(urls),
+        len(urls) - warm_checks,
         sum(verdicts.values()),
         float(seconds or 0),
         (before, after),
         verdicts,
+        cpu,
+        sandbox_cpu,
     )
 
 
@@ -217,6 +271,14 @@ def main() -> None:
                     f"{run.checked}/{run.urls} URLs in {run.seconds:6.1f}s = "
                     f"{run.rate:6.1f} URLs/s  (batches of {batch}; load {run.load[0]:.1f} -> "
                     f"{run.load[1]:.1f}) verdicts {dict(run.verdicts)}",
+                    flush=True,
+                )
+                done = max(run.checked, 1)
+                per_url = (run.cpu + run.sandbox_cpu) / done
+                print(
+                    f"{'':8}   CPU: workers {run.cpu:.1f}s ({run.cpu / done * 1000:.0f}"
+                    f" ms/URL), sandbox {run.sandbox_cpu:.1f}s; {os.cpu_count()} free cores would "
+                    f"give at most {(os.cpu_count() or 1) / per_url:.1f} URLs/s (PostgreSQL apart)",
                     flush=True,
                 )
             if len(runs) > 1 and runs[0].rate:
