@@ -88,13 +88,24 @@ def test_two_workers_one_killed_every_url_checked_once(sandbox, tmp_path, pg_sch
         (a_id,) = _workers(db)
         b = start_cli(tmp_path, config, "--now", NOW, "worker", log=logs[1])
 
-        def a_in_a_batch_a_quarter_done() -> bool:
+        def a_busy() -> bool:
+            with db.session() as session:
+                return session.scalar(text(f"SELECT count(*) {A_DOING}"), {"a": a_id}) > 0
+
+        def a_frozen_in_a_batch_a_quarter_done() -> bool:
             with db.session() as session:
                 stored = session.scalar(select(func.count()).select_from(Check))
-                a_busy = session.scalar(text(f"SELECT count(*) {A_DOING}"), {"a": a_id})
-            return stored >= len(ids) // 4 and a_busy > 0
+            if stored < len(ids) // 4 or not a_busy():
+                return False
+            # A batch is short: freeze A, let what it sent land, and look again.
+            os.killpg(a.pid, signal.SIGSTOP)
+            time.sleep(0.5)
+            if a_busy():
+                return True
+            os.killpg(a.pid, signal.SIGCONT)
+            return False
 
-        wait_for("A in a batch, a quarter done", a_in_a_batch_a_quarter_done, 120)
+        wait_for("A in a batch, a quarter done", a_frozen_in_a_batch_a_quarter_done, 120)
         killed_at = time.monotonic() - started
         os.killpg(a.pid, signal.SIGKILL)
         a.wait(timeout=10)
