@@ -3,8 +3,9 @@
 One worker on PostgreSQL runs three batches of sandbox pages, queued one at a
 time. The first two are confirmed by the same Chromium browser process (it
 stays up while the worker waits between them); Chromium is then SIGKILLed and
-the third batch is confirmed by a fresh one. Every page has its one check with
-the catalogue's verdict, and SIGTERM leaves no Chromium behind.
+the third batch is confirmed by a fresh one. No renderer is left between batches
+(every page closed), every page has its one check with the catalogue's verdict,
+and SIGTERM leaves no Chromium behind.
 """
 
 from __future__ import annotations
@@ -47,6 +48,15 @@ def _browsers(pid: int) -> set[int]:
     return found
 
 
+def _renderers(pid: int) -> int:
+    """Chromium's renderer processes under ``pid``: one or more per open page's site."""
+    count = 0
+    for child in psutil.Process(pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            count += "--type=renderer" in child.cmdline()
+    return count
+
+
 def _in_group(pgid: int) -> list[int]:
     """The live processes of a process group (the worker started a session of its own)."""
     alive = []
@@ -69,6 +79,7 @@ def test_a_worker_keeps_one_chromium_across_batches(sandbox, tmp_path, pg_schema
     log = tmp_path / "worker.log"
     worker = start_cli(tmp_path, config, "--now", NOW, "worker", log=log)
     seen: list[set[int]] = []  # the browser processes after each batch
+    renderers: list[int] = []  # and their renderers (one or more per open page)
     try:
         for _ in range(3):
             queued = run_cli(
@@ -81,6 +92,7 @@ def test_a_worker_keeps_one_chromium_across_batches(sandbox, tmp_path, pg_schema
                 120,
             )
             seen.append(_browsers(worker.pid))
+            renderers.append(_renderers(worker.pid))
             if len(seen) == 2:  # Chromium crashes between batches: the next one relaunches it
                 for pid in seen[-1]:
                     os.kill(pid, signal.SIGKILL)
@@ -95,6 +107,7 @@ def test_a_worker_keeps_one_chromium_across_batches(sandbox, tmp_path, pg_schema
     first, second, third = seen
     assert len(first) == 1 and first == second, (seen, output)  # kept while the worker waited
     assert len(third) == 1 and third != first, (seen, output)  # relaunched after the crash
+    assert renderers == [0, 0, 0], renderers  # no page of a batch is left open for the next
     wait_for("the worker's children to go", lambda: not _in_group(worker.pid), 10)
 
     assert checks_per_url(db) == dict.fromkeys(ids.values(), 1), output
