@@ -7,14 +7,10 @@ read its results. Timeouts are shortened so hostile pages cost seconds.
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from crawl_support import FEED_KINDS, Crawl, crawl_urls
-from sqlalchemy import create_engine, text
 
 
 @pytest.fixture(scope="session")  # shared: test_crawl_catalogue, test_crawl_cloaking
@@ -33,19 +29,3 @@ def catalogue_crawl(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> C
         timeout=400,
         signatures={"known_bad": str(sandbox.known_bad_path)},  # community packs: on by default
     )
-
-
-@pytest.fixture
-def pg_schema_url(pg_url: str) -> Iterator[str]:
-    """A PostgreSQL schema of this test's own (tocsin's and the job queue's tables)."""
-    base = pg_url.split("?")[0]
-    schema = f"tocsin_workers_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{base}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()

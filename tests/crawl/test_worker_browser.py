@@ -67,11 +67,11 @@ def _in_group(pgid: int) -> list[int]:
     return alive
 
 
-def test_a_worker_keeps_one_chromium_across_batches(sandbox, tmp_path, pg_schema_url) -> None:
+def test_a_worker_keeps_one_chromium_across_batches(sandbox, tmp_path, private_pg_url) -> None:
     started = time.monotonic()
-    config = sandbox_config(sandbox, tmp_path, pg_schema_url, crawl={"batch_size": BATCH})
+    config = sandbox_config(sandbox, tmp_path, private_pg_url, crawl={"batch_size": BATCH})
     assert run_cli(tmp_path, config, "init").returncode == 0
-    db = Database(pg_schema_url)
+    db = Database(private_pg_url)
     sites = sample_sites(clean=3, compromised=3)  # pages: every URL goes to Chromium
     ids = dict(
         zip(sites, add_urls(db, [sandbox.url(site) for site in sites]).values(), strict=True)

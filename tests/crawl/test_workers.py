@@ -56,12 +56,12 @@ def _check_workers(pid: int) -> set[int]:
 
 
 @pytest.mark.serial  # a kill mid-batch and a heartbeat going stale: timing
-def test_two_workers_one_killed_every_url_checked_once(sandbox, tmp_path, pg_schema_url) -> None:
+def test_two_workers_one_killed_every_url_checked_once(sandbox, tmp_path, private_pg_url) -> None:
     started = time.monotonic()
     config = sandbox_config(
         sandbox,
         tmp_path,
-        pg_schema_url,
+        private_pg_url,
         crawl={"batch_size": 3},
         worker={"heartbeat": "1s", "stalled_after": "6s"},
     )
@@ -69,7 +69,7 @@ def test_two_workers_one_killed_every_url_checked_once(sandbox, tmp_path, pg_sch
     assert first.returncode == 0 and "installed the job queue's tables" in first.stdout
     second = run_cli(tmp_path, config, "init")  # safe to repeat
     assert second.returncode == 0 and "job queue" not in second.stdout, second.stderr
-    db = Database(pg_schema_url)
+    db = Database(private_pg_url)
     sites = sample_sites(offline=4, payload=12, clean=3, compromised=5)
     ids = set(add_urls(db, [sandbox.url(site) for site in sites]).values())
     queued = run_cli(tmp_path, config, "--now", NOW, "crawl", "--enqueue")
