@@ -33,6 +33,8 @@ class _Kept:
         self.provider: Any = None
         self.browser: Any = None
         self.borrowers = 0
+        # A crawl's two handlers (http, https) start at once: one provider, one browser.
+        self.lock = asyncio.Lock()
 
     def connected(self) -> bool:
         return self.browser is not None and self.browser.is_connected()
@@ -70,6 +72,7 @@ class Borrowed:
         return getattr(KEPT.provider, "playwright", None)
 
     async def _provider(self) -> Any:
+        """The process's provider, started on first use (call with ``KEPT.lock`` held)."""
         if KEPT.provider is None:
             provider = self._make(self.config)
             await provider.start()
@@ -77,24 +80,28 @@ class Borrowed:
         return KEPT.provider
 
     async def start(self) -> None:
-        await self._provider()
-        KEPT.borrowers += 1
-        self._open = True
+        async with KEPT.lock:
+            await self._provider()
+            KEPT.borrowers += 1
+            self._open = True
 
     async def launch_browser(self) -> Any:
-        if KEPT.connected():
+        async with KEPT.lock:
+            if KEPT.connected():
+                return KEPT.browser
+            provider = await self._provider()
+            try:
+                KEPT.browser = await provider.launch_browser()
+            except Exception:  # Playwright's driver itself died: start it again, once
+                log.warning("cannot launch Chromium; restarting Playwright", exc_info=True)
+                await KEPT.drop_provider()
+                KEPT.browser = await (await self._provider()).launch_browser()
             return KEPT.browser
-        provider = await self._provider()
-        try:
-            KEPT.browser = await provider.launch_browser()
-        except Exception:  # Playwright's driver itself died: start it again, once
-            log.warning("cannot launch Chromium; restarting Playwright", exc_info=True)
-            await KEPT.drop_provider()
-            KEPT.browser = await (await self._provider()).launch_browser()
-        return KEPT.browser
 
     async def launch_persistent_context(self, context_kwargs: dict) -> Any:
-        return await (await self._provider()).launch_persistent_context(context_kwargs)
+        async with KEPT.lock:
+            provider = await self._provider()
+        return await provider.launch_persistent_context(context_kwargs)
 
     async def close(self) -> None:
         """The crawl is over: close what it may have left open, keep the browser."""

@@ -48,12 +48,12 @@ def _browsers(pid: int) -> set[int]:
     return found
 
 
-def _renderers(pid: int) -> int:
-    """Chromium's renderer processes under ``pid``: one or more per open page's site."""
+def _count(pid: int, arg: str) -> int:
+    """The processes under ``pid`` with ``arg`` on their command line."""
     count = 0
     for child in psutil.Process(pid).children(recursive=True):
         with contextlib.suppress(psutil.Error):
-            count += "--type=renderer" in child.cmdline()
+            count += arg in child.cmdline()
     return count
 
 
@@ -79,7 +79,8 @@ def test_a_worker_keeps_one_chromium_across_batches(sandbox, tmp_path, private_p
     log = tmp_path / "worker.log"
     worker = start_cli(tmp_path, config, "--now", NOW, "worker", log=log)
     seen: list[set[int]] = []  # the browser processes after each batch
-    renderers: list[int] = []  # and their renderers (one or more per open page)
+    renderers: list[int] = []  # and their renderers
+    drivers: list[int] = []  # and Playwright's drivers
     try:
         for _ in range(3):
             queued = run_cli(
@@ -92,7 +93,8 @@ def test_a_worker_keeps_one_chromium_across_batches(sandbox, tmp_path, private_p
                 120,
             )
             seen.append(_browsers(worker.pid))
-            renderers.append(_renderers(worker.pid))
+            renderers.append(_count(worker.pid, "--type=renderer"))  # one or more a page
+            drivers.append(_count(worker.pid, "run-driver"))  # Playwright's node process
             if len(seen) == 2:  # Chromium crashes between batches: the next one relaunches it
                 for pid in seen[-1]:
                     os.kill(pid, signal.SIGKILL)
@@ -108,6 +110,7 @@ def test_a_worker_keeps_one_chromium_across_batches(sandbox, tmp_path, private_p
     assert len(first) == 1 and first == second, (seen, output)  # kept while the worker waited
     assert len(third) == 1 and third != first, (seen, output)  # relaunched after the crash
     assert renderers == [0, 0, 0], renderers  # no page of a batch is left open for the next
+    assert drivers == [1, 1, 1], drivers  # one Playwright, kept (Chromium's crash spares it)
     wait_for("the worker's children to go", lambda: not _in_group(worker.pid), 10)
 
     assert checks_per_url(db) == dict.fromkeys(ids.values(), 1), output
