@@ -8,7 +8,8 @@ Against one sandbox (in a child process, ``bench/sandbox_proc.py``), for two pat
 
 it runs 1 worker, then 2 workers, and prints URLs/s for each and the ratio
 (goal: 2 workers >= 1.7x one, where the cores allow it), with the load average
-beside the figures (other work on the machine shows there).
+beside the figures (other work on the machine shows there), and the CPU seconds
+of the workers, the sandbox and the local PostgreSQL server.
 
 Each measurement is real: a PostgreSQL schema of its own (dropped at the end),
 ``tocsin init``, the URLs loaded as ingest would, the workers started and
@@ -60,6 +61,7 @@ class Run:
     verdicts: Counter[str]
     cpu: float  # CPU seconds of the workers' process trees (Chromium included)
     sandbox_cpu: float  # and of the sandbox's servers
+    server_cpu: float  # and of the whole PostgreSQL server, if local (other clients too)
 
     @property
     def rate(self) -> float:
@@ -100,6 +102,19 @@ def cpu_seconds(pids: list[int]) -> float:
                     t = proc.cpu_times()
                     total += t.user + t.system + t.children_user + t.children_system
     return total
+
+
+def postmaster() -> list[int]:
+    """PostgreSQL's main process on this machine (its tree: every backend), if any."""
+    import psutil
+
+    for proc in psutil.process_iter(["name", "ppid"]):
+        with contextlib.suppress(psutil.Error):
+            if proc.info["name"] == "postgres" and psutil.Process(proc.info["ppid"]).name() != (
+                "postgres"
+            ):
+                return [proc.pid]
+    return []
 
 
 def warmed(pid: int, browser: bool) -> bool:
@@ -189,11 +204,14 @@ def measure(
             before = os.getloadavg()[0]
             pids = [proc.pid for proc in procs]
             cpu0, sandbox0 = cpu_seconds(pids), cpu_seconds([sandbox.pid])
+            server = postmaster()
+            server0 = cpu_seconds(server)
             subprocess.run(tocsin(config, "crawl", "--enqueue"), check=True, capture_output=True)
             wait("the batches", lambda: scalar(db, OPEN_JOBS) == 0, 3600, procs)
             after = os.getloadavg()[0]
             cpu = cpu_seconds(pids) - cpu0
             sandbox_cpu = cpu_seconds([sandbox.pid]) - sandbox0
+            server_cpu = cpu_seconds(server) - server0
             seconds = scalar(
                 db,
                 "SELECT extract(epoch FROM max(at) FILTER (WHERE type IN ('succeeded', 'failed'))"
@@ -232,6 +250,7 @@ def measure(
         verdicts,
         cpu,
         sandbox_cpu,
+        server_cpu,
     )
 
 
@@ -277,8 +296,9 @@ def main() -> None:
                 per_url = (run.cpu + run.sandbox_cpu) / done
                 print(
                     f"{'':8}   CPU: workers {run.cpu:.1f}s ({run.cpu / done * 1000:.0f}"
-                    f" ms/URL), sandbox {run.sandbox_cpu:.1f}s; {os.cpu_count()} free cores would "
-                    f"give at most {(os.cpu_count() or 1) / per_url:.1f} URLs/s (PostgreSQL apart)",
+                    f" ms/URL), sandbox {run.sandbox_cpu:.1f}s, PostgreSQL {run.server_cpu:.1f}s"
+                    f" (the whole server: other clients too); {os.cpu_count()} free cores would"
+                    f" give at most {(os.cpu_count() or 1) / per_url:.1f} URLs/s (not counting it)",
                     flush=True,
                 )
             if len(runs) > 1 and runs[0].rate:
