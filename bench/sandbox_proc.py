@@ -71,6 +71,12 @@ class SandboxProcess:
             child.kill()
             child.wait()
 
+    @property
+    def pid(self) -> int:
+        """The child's process id (its servers' CPU is measured there)."""
+        assert self._child is not None
+        return self._child.pid
+
     def config_tables(self, database_url: str, **overrides: dict[str, Any]) -> dict[str, Any]:
         """The sandbox's config tables (guard "open") with ``overrides`` merged in."""
         tables = json.loads(json.dumps(self.tables))

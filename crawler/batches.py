@@ -9,10 +9,10 @@ dies, the job is retried (``tocsin.cli.worker``) and the retry takes back the
 dead attempt's leases at once; a check the dead attempt still manages to write
 is dropped by the store.
 
-The worker process keeps Scrapy's reactor thread and the spawned check worker
-across jobs (both are per process, ``crawler.runner`` and ``pipelines.worker``).
-Chromium is started per job: scrapy-playwright ties the browser to one crawler's
-download handler, and a crawler is one job here (about a second per batch).
+The worker process keeps Scrapy's reactor thread, the spawned check worker and
+Chromium across jobs (all per process: ``crawler.runner``, ``pipelines.worker``,
+``crawler.browser.kept``). Each job is a crawler of its own, and its end closes
+its browser contexts, so nothing a page left carries over to the next batch.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def crawl_batch(context: JobContext, url_ids: list[int]) -> dict[str, int]:
     spider = (CheckSpider, {"kind": "triage", "batch": url_ids, "job": str(job.id)})
 
     def crawl() -> int:
-        run_spiders(app, [spider], ctx=run)
+        run_spiders(app, [spider], ctx=run, settings={"TOCSIN_KEEP_BROWSER": True})
         return 0
 
     finished(app, "crawl", crawl)  # the crawl's last success: when a worker ends a batch

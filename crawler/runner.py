@@ -263,6 +263,12 @@ def run_spiders(
         _RUNS.pop(key, None)
 
 
+def on_reactor(coro: Any, timeout: float) -> Any:
+    """Run ``coro`` on the crawl's event loop and wait for its result (teardown of
+    what crawls left running there, such as a kept browser)."""
+    return _ReactorThread.get().submit(coro).result(timeout)
+
+
 def crawl_due(
     app: App,
     *,

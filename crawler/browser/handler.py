@@ -10,6 +10,9 @@ Plain requests go to Scrapy's HTTP/1.1 handler as usual. Browser requests
   then its context are closed, and if even that hangs the browser is closed
   (scrapy-playwright launches a fresh one for the next page);
 - a failure carries the page's recorder, so the spider can say why;
+- with the ``TOCSIN_KEEP_BROWSER`` setting (``tocsin worker``), Chromium and its
+  guard proxy outlive the crawl (:mod:`crawler.browser.kept`): the crawl's end
+  closes its contexts only;
 - a context asked for with ``tocsin_profile`` (``desktop`` or ``mobile``) gets
   that profile's viewport, screen, touch and user agent (from Playwright's device
   descriptor and the running Chromium's version, see
@@ -31,6 +34,7 @@ from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 from scrapy_playwright.provider import PlaywrightBrowserProvider
 
 from crawler.browser import profiles
+from crawler.browser.kept import Borrowed
 from crawler.browser.proxy import GuardProxy
 from crawler.net import NetPolicy
 from tocsin.config import Config
@@ -108,7 +112,24 @@ class BrowserDownloadHandler(ScrapyPlaywrightDownloadHandler):
             idle_timeout=browser.navigation_timeout.total_seconds(),
             log_path=browser.proxy_log or None,
         )
-        self.browser_provider_cls = partial(GuardedBrowserProvider, proxy=self.proxy)
+        provider = partial(GuardedBrowserProvider, proxy=self.proxy)
+        self.keep = crawler.settings.getbool("TOCSIN_KEEP_BROWSER")
+        self.browser_provider_cls = partial(Borrowed, make=provider) if self.keep else provider
+
+    async def _close(self) -> None:
+        if not self.keep:
+            return await super()._close()
+        # The kept browser stays; this crawl's contexts go (nothing carries to the next).
+        wrappers = list(self.context_wrappers.values())
+        self.context_wrappers.clear()
+        for wrapper in wrappers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(wrapper.context.close(), 10)
+        if hasattr(self, "browser"):
+            self.browser.remove_listener("disconnected", self._browser_disconnected_callback)
+            del self.browser
+        if getattr(self, "browser_provider", None):
+            await self.browser_provider.close()
 
     async def _create_browser_context(
         self, name: str, context_kwargs: dict | None, spider: Any = None

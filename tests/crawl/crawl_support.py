@@ -6,13 +6,14 @@ import os
 import struct
 import subprocess
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from crawler.signatures.rulepacks import BUNDLED_DIR
 from store.db import Database
@@ -183,3 +184,17 @@ def pe_bytes() -> bytes:
     header[0x80:0x84] = b"PE\x00\x00"
     struct.pack_into("<H", header, 0x84, 0x14C)
     return bytes(header)
+
+
+def wait_for(what: str, done: Callable[[], bool], timeout: float) -> None:
+    """Poll ``done`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def job_statuses(db: Database) -> dict[int, str]:
+    """The job queue's jobs: id to status."""
+    with db.session() as session:
+        return dict(session.execute(text("SELECT id, status FROM procrastinate_jobs")).all())

@@ -15,20 +15,20 @@ import contextlib
 import os
 import signal
 import time
-import uuid
-from collections.abc import Iterator
 
 import processes
 import pytest
 from crawl_support import (
     add_urls,
     checks_per_url,
+    job_statuses,
     run_cli,
     sample_sites,
     sandbox_config,
     start_cli,
+    wait_for,
 )
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 
 from store import leases
 from store.db import Database
@@ -36,27 +36,6 @@ from store.models import Check
 
 NOW = "2026-03-02T10:00:00Z"
 A_DOING = "FROM procrastinate_jobs WHERE worker_id = :a AND status = 'doing'"  # A's batch
-
-
-@pytest.fixture
-def pg_schema_url(pg_url: str) -> Iterator[str]:
-    """A PostgreSQL schema of this test's own (tocsin's and the job queue's tables)."""
-    base = pg_url.split("?")[0]
-    schema = f"tocsin_workers_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{base}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-def _jobs(db: Database) -> dict[int, str]:
-    with db.session() as session:
-        return dict(session.execute(text("SELECT id, status FROM procrastinate_jobs")).all())
 
 
 def _workers(db: Database) -> list[int]:
@@ -76,20 +55,13 @@ def _check_workers(pid: int) -> set[int]:
     return found
 
 
-def _wait(what: str, done, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 @pytest.mark.serial  # a kill mid-batch and a heartbeat going stale: timing
-def test_two_workers_one_killed_every_url_checked_once(sandbox, tmp_path, pg_schema_url) -> None:
+def test_two_workers_one_killed_every_url_checked_once(sandbox, tmp_path, private_pg_url) -> None:
     started = time.monotonic()
     config = sandbox_config(
         sandbox,
         tmp_path,
-        pg_schema_url,
+        private_pg_url,
         crawl={"batch_size": 3},
         worker={"heartbeat": "1s", "stalled_after": "6s"},
     )
@@ -97,7 +69,7 @@ def test_two_workers_one_killed_every_url_checked_once(sandbox, tmp_path, pg_sch
     assert first.returncode == 0 and "installed the job queue's tables" in first.stdout
     second = run_cli(tmp_path, config, "init")  # safe to repeat
     assert second.returncode == 0 and "job queue" not in second.stdout, second.stderr
-    db = Database(pg_schema_url)
+    db = Database(private_pg_url)
     sites = sample_sites(offline=4, payload=12, clean=3, compromised=5)
     ids = set(add_urls(db, [sandbox.url(site) for site in sites]).values())
     queued = run_cli(tmp_path, config, "--now", NOW, "crawl", "--enqueue")
@@ -105,24 +77,35 @@ def test_two_workers_one_killed_every_url_checked_once(sandbox, tmp_path, pg_sch
     assert f"queued {len(ids)} due URLs in {-(-len(ids) // 3)} batches" in queued.stdout
     again = run_cli(tmp_path, config, "--now", NOW, "crawl", "--enqueue")  # nothing twice
     assert "queued 0 due URLs in 0 batches" in again.stdout, again.stdout + again.stderr
-    jobs = set(_jobs(db))
+    jobs = set(job_statuses(db))
 
     logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
     a = start_cli(tmp_path, config, "--now", NOW, "worker", log=logs[0])
     b = None
     try:
         # A registers first, so its worker id is the first one; then B starts.
-        _wait("worker A to register", lambda: _workers(db), 60)
+        wait_for("worker A to register", lambda: _workers(db), 60)
         (a_id,) = _workers(db)
         b = start_cli(tmp_path, config, "--now", NOW, "worker", log=logs[1])
 
-        def a_in_a_batch_a_quarter_done() -> bool:
+        def a_busy() -> bool:
+            with db.session() as session:
+                return session.scalar(text(f"SELECT count(*) {A_DOING}"), {"a": a_id}) > 0
+
+        def a_frozen_in_a_batch_a_quarter_done() -> bool:
             with db.session() as session:
                 stored = session.scalar(select(func.count()).select_from(Check))
-                a_busy = session.scalar(text(f"SELECT count(*) {A_DOING}"), {"a": a_id})
-            return stored >= len(ids) // 4 and a_busy > 0
+            if stored < len(ids) // 4 or not a_busy():
+                return False
+            # A batch is short: freeze A, let what it sent land, and look again.
+            os.killpg(a.pid, signal.SIGSTOP)
+            time.sleep(0.5)
+            if a_busy():
+                return True
+            os.killpg(a.pid, signal.SIGCONT)
+            return False
 
-        _wait("A in a batch, a quarter done", a_in_a_batch_a_quarter_done, 120)
+        wait_for("A in a batch, a quarter done", a_frozen_in_a_batch_a_quarter_done, 120)
         killed_at = time.monotonic() - started
         os.killpg(a.pid, signal.SIGKILL)
         a.wait(timeout=10)
@@ -135,10 +118,10 @@ def test_two_workers_one_killed_every_url_checked_once(sandbox, tmp_path, pg_sch
 
         def all_done() -> bool:
             check_workers.update(_check_workers(b.pid))
-            statuses = _jobs(db).values()
+            statuses = job_statuses(db).values()
             return all(s == "succeeded" for s in statuses) and leases.held(db) == 0
 
-        _wait("the survivor to finish every batch", all_done, 150)
+        wait_for("the survivor to finish every batch", all_done, 150)
     finally:
         processes.stop(proc for proc in (a, b) if proc is not None)
     # B kept its one check worker from batch to batch (and its reactor: one process).
@@ -148,7 +131,7 @@ def test_two_workers_one_killed_every_url_checked_once(sandbox, tmp_path, pg_sch
 
     assert checks_per_url(db) == dict.fromkeys(ids, 1), output
     assert leases.unclaimed_due(db, leases.wall_now()) == 0 and leases.held(db) == 0
-    assert set(_jobs(db)) == jobs  # nothing queued besides the batches
+    assert set(job_statuses(db)) == jobs  # nothing queued besides the batches
     with db.session() as session:
         retried = dict(
             session.execute(

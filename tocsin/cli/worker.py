@@ -3,7 +3,8 @@ run them, until stopped.
 
 Any number of workers, on any number of machines, share one PostgreSQL store
 (``tocsin crawl --enqueue`` fills the queue). A worker runs one batch at a time
-and keeps its reactor and check worker from one batch to the next. It sends a
+and keeps its reactor, check worker and Chromium (with its guard proxy) from one
+batch to the next; they are closed when the worker exits. It sends a
 heartbeat every ``worker.heartbeat``; every worker looks, as often, for jobs
 whose worker has been silent for ``worker.stalled_after`` and queues them again,
 and the retry takes back the dead attempt's leases (``crawler.batches``).
@@ -86,6 +87,7 @@ async def _work(app: App, jobs: Any) -> None:
 @pass_app
 def command(app: App) -> int:
     """Run queued jobs: crawl batches, enrich, notify, recheck (PostgreSQL), until stopped."""
+    from crawler.browser import kept
     from pipelines.worker import WORKER
     from tocsin import jobs
 
@@ -96,6 +98,7 @@ def command(app: App) -> int:
     try:
         asyncio.run(_work(app, jobs.job_app(app.config)))
     finally:
+        kept.shutdown()
         WORKER.shutdown()
     if not app.quiet:
         err.print("worker: stopped")
