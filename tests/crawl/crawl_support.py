@@ -83,14 +83,17 @@ def run_cli(
     )
 
 
-def start_cli(cwd: Path, config: Path, *args: str, log: Path) -> subprocess.Popen[bytes]:
+def start_cli(
+    cwd: Path, config: Path, *args: str, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """``tocsin --config CONFIG ARGS...`` started in a session (process group) of its own,
-    so that a test can kill it with every child it spawned; stdout and stderr to ``log``."""
+    so that a test can kill it with every child it spawned; stdout and stderr to ``log``
+    (``env``: variables to add)."""
     with log.open("wb") as sink:
         return subprocess.Popen(
             _command(config, args),
             cwd=cwd,
-            env=_env(),
+            env={**_env(), **(env or {})},
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,
