@@ -93,6 +93,6 @@ def stopped_line(totals: Counter[str]) -> str:
     """The worker's summary: its batches, the checks it stored, and those the store
     dropped because their lease was taken over (the worker was presumed dead)."""
     return (
-        f"worker: stopped after {totals['batches']} batches: {totals['checked']} checks stored, "
+        f"worker: stopped after {totals['batches']} batch(es): {totals['checked']} checks stored, "
         f"{totals['dropped']} dropped (their lease was taken over)"
     )
