@@ -183,12 +183,14 @@ def _stored(db: Database, among: set[int] | None = None) -> int:
 
 
 def _check_workers(pid: int) -> set[int]:
-    """The spawned check worker processes under ``pid`` (pipelines/worker.py)."""
+    """The spawned check worker processes of ``pid`` (pipelines/worker.py): its children
+    only, since a check worker's own short-lived children (forked to run a program) show
+    the same command line until they exec."""
     import psutil
 
     found = set()
     with contextlib.suppress(psutil.Error):
-        for child in psutil.Process(pid).children(recursive=True):
+        for child in psutil.Process(pid).children():
             with contextlib.suppress(psutil.Error):
                 if "multiprocessing.spawn" in " ".join(child.cmdline()):
                     found.add(child.pid)
@@ -219,7 +221,9 @@ class Workers:
     def __init__(self, folder: Path, config: Path, faults: Path) -> None:
         self.folder, self.config, self.faults = folder, config, faults
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.check_workers: dict[int, set[int]] = {}  # worker pid -> check workers seen
+        self.check_workers: dict[
+            int, set[tuple[int, int, str]]
+        ] = {}  # worker pid -> check workers seen
 
     def start(self) -> subprocess.Popen[bytes]:
         log = self.folder / f"worker-{len(self.procs)}.log"
