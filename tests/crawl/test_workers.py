@@ -309,16 +309,18 @@ def test_2000_urls_two_workers_killed_at_three_points(sandbox, tmp_path, pg_sche
     try:
         workers.replace_dead()
 
-        # Kill 1: a quarter done, a worker in a batch: its whole process group.
+        # Kill 1: a quarter done, a worker halfway through a batch (some of its checks
+        # stored, not all): its whole process group.
         def a_worker_a_quarter_done_in_a_batch() -> bool:
             workers.watch()
             if _stored(db) < URLS // 4:
                 return False
             for proc in workers.live():
                 worker_id = workers.worker_id(proc)
-                if worker_id is not None and _doing(db, worker_id):
-                    killed["sigkill"] = proc.pid
-                    return True
+                for job in _doing(db, worker_id) if worker_id is not None else ():
+                    if 0 < _stored(db, batches[job]) < len(batches[job]):
+                        killed["sigkill"] = proc.pid
+                        return True
             return False
 
         _wait("a worker in a batch, a quarter done", a_worker_a_quarter_done_in_a_batch, 180)
