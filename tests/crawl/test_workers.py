@@ -300,11 +300,12 @@ def test_2000_urls_two_workers_killed_at_three_points(sandbox, tmp_path, pg_sche
     before_store, before_done = order[len(order) // 2], order[3 * len(order) // 4]
     _arm(faults, "before-store", sorted(batches[before_store]))
     _arm(faults, "before-done", before_done)
-    sandbox.web.clear_hits()  # from here on: the workers' fetches only
+    sandbox.clear_hits()  # from here on: the workers' fetches only
     setup = time.monotonic() - started
 
     workers = Workers(tmp_path, config, faults)
     killed: dict[str, int] = {}  # which kill -> the batch (job) it hit
+    victims: list[subprocess.Popen[bytes]] = []  # kill 1's worker
     fetched_unstored: list[int] = []  # kill 2: the URLs fetched, never stored by that attempt
     try:
         workers.replace_dead()
@@ -319,12 +320,12 @@ def test_2000_urls_two_workers_killed_at_three_points(sandbox, tmp_path, pg_sche
                 worker_id = workers.worker_id(proc)
                 for job in _doing(db, worker_id) if worker_id is not None else ():
                     if 0 < _stored(db, batches[job]) < len(batches[job]):
-                        killed["sigkill"] = proc.pid
+                        victims.append(proc)
                         return True
             return False
 
         _wait("a worker in a batch, a quarter done", a_worker_a_quarter_done_in_a_batch, 180)
-        victim = next(p for p in workers.procs if p.pid == killed["sigkill"])
+        (victim,) = victims
         os.killpg(victim.pid, signal.SIGKILL)
         victim.wait(timeout=10)
         killed_at = time.monotonic() - started
@@ -339,7 +340,8 @@ def test_2000_urls_two_workers_killed_at_three_points(sandbox, tmp_path, pg_sche
             """Replace the dead; note kills 2 and 3 as they happen, checking what was stored."""
             workers.watch()
             if "before-store" not in killed and _fired(faults, "before-store"):
-                _wait("the store kill", lambda: not workers.live() or len(workers.live()) < 2, 10)
+                # The ids are written down before the kill: read them once it is done.
+                _wait("the store kill", lambda: len(workers.live()) < 2, 10)
                 ids = json.loads((faults / "before-store.ids").read_text())
                 fetched_unstored.extend(ids)
                 assert _stored(db, set(ids)) == 0, "kill 2 came after the store"

@@ -433,6 +433,11 @@ class Sandbox:
         (``web.url_hit_key`` turns a URL into its key). Cleared by :meth:`reset`."""
         return self.web.hits() if self.web else Counter()
 
+    def clear_hits(self) -> None:
+        """Start the hit log afresh (a test counting only its own crawl's fetches)."""
+        if self.web is not None:
+            self.web.clear_hits()
+
     def url(self, site_id: str, path: str | None = None, scheme: str | None = None) -> str:
         """The full URL of a site's entry (or ``path``), with the sandbox's port."""
         site = self.sites[site_id]
