@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,7 @@ def crawl_batch(context: JobContext, url_ids: list[int]) -> dict[str, int]:
     from tocsin.tasks import finished
 
     app: App = context.additional_context["app"]
+    totals: Counter[str] | None = context.additional_context.get("totals")
     job = context.job
     run = RunContext(app)
     spider = (CheckSpider, {"kind": "triage", "batch": url_ids, "job": str(job.id)})
@@ -58,6 +60,12 @@ def crawl_batch(context: JobContext, url_ids: list[int]) -> dict[str, int]:
     finished(app, "crawl", crawl)  # the crawl's last success: when a worker ends a batch
     done = {"urls": len(url_ids), "checked": len(run.outcomes), "dropped": len(run.dropped)}
     log.info("job %s (attempt %s): %s", job.id, job.attempts + 1, done)
+    if run.dropped:  # this worker was presumed dead meanwhile: another stores those URLs
+        log.warning(
+            "job %s: dropped %d checks: their lease was taken over", job.id, len(run.dropped)
+        )
+    if totals is not None:  # the worker's summary when it stops
+        totals.update(batches=1, checked=done["checked"], dropped=done["dropped"])
     return done
 
 

@@ -275,8 +275,13 @@ def crawl_due(
     limit: int | None = None,
     on_check: Callable[[CheckOutcome], None] | None = None,
     settings: dict[str, Any] | None = None,
+    ctx: RunContext | None = None,
 ) -> tuple[dict[int, CheckOutcome], list[CrawlResult]]:
-    """``tocsin crawl``: check every URL that is due (at most ``limit``)."""
+    """``tocsin crawl``: check every URL that is due (at most ``limit``).
+
+    ``ctx``: the run's context, when the caller wants what the crawl leaves there
+    besides the outcomes (the checks the store dropped, ``RunContext.dropped``).
+    """
     from crawler.spiders.check import CheckSpider
 
     outcomes: dict[int, CheckOutcome] = {}
@@ -286,11 +291,13 @@ def crawl_due(
         if on_check is not None:
             on_check(outcome)
 
+    run = ctx or RunContext(app)
+    run.on_check = collect
     results = run_spiders(
         app,
         [(CheckSpider, {"kind": "triage", "limit": limit})],
-        on_check=collect,
         settings=settings,
+        ctx=run,
     )
     return outcomes, results
 

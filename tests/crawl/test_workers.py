@@ -1,29 +1,41 @@
-"""``tocsin crawl --enqueue`` and two ``tocsin worker`` processes on PostgreSQL,
-one of them SIGKILLed (its whole process group: reactor, check worker, browser)
-while both are in the middle of a batch.
+"""``tocsin crawl --enqueue`` and two ``tocsin worker`` processes on PostgreSQL checking
+2,000 sandbox URLs, with workers killed at three points (issue 14):
 
-Afterwards every URL has exactly one check, nothing is due, no lease is left,
-and the killed batch was retried once (by the survivor, after the dead worker's
-heartbeat went stale), taking back its leases at once rather than after
-``crawl.lease_seconds``. The survivor keeps one check worker process from batch
-to batch. On SQLite both commands refuse in one line.
+1. one worker's whole process group (reactor, check worker) is SIGKILLed by the test
+   at about a quarter done, in the middle of a batch;
+2. a worker dies after fetching but before storing: its check worker kills the group
+   as it is about to open the store transaction for a chosen batch;
+3. a worker dies after storing but before the job ends: every check of a chosen batch
+   is committed, and the worker kills its group as procrastinate is about to mark
+   the job done.
+
+The faults are a ``sitecustomize`` on the workers' ``PYTHONPATH`` (the spawned check
+worker inherits it), armed by files the test writes: production code has no test
+hooks. Killed workers are replaced so the run finishes. Afterwards every URL has
+exactly one check, nothing is due, no lease is left, each killed batch was retried
+exactly once (by a survivor, after the dead worker's heartbeat went stale), and the
+sandbox's hit log shows URLs fetched twice only within the killed batches: the cost of
+a kill is one more fetch of the URLs in flight, and none for a batch already stored.
+On SQLite both commands refuse in one line.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
+import subprocess
 import time
+from pathlib import Path
+from typing import Any
 
-import processes
 import pytest
 from crawl_support import (
     add_urls,
     checks_per_url,
     job_statuses,
     run_cli,
-    sample_sites,
     sandbox_config,
     start_cli,
     wait_for,
@@ -33,105 +45,306 @@ from sqlalchemy import func, select, text
 from store import leases
 from store.db import Database
 from store.models import Check
+from tocsin.sandbox.web import url_hit_key
 
 NOW = "2026-03-02T10:00:00Z"
-A_DOING = "FROM procrastinate_jobs WHERE worker_id = :a AND status = 'doing'"  # A's batch
+URLS = 2000
+BATCH = 100  # 20 batches: enough to kill three of them, well apart
+# Per 20 URLs: clean pages, direct payloads, offline pages (404, 410, refused, no DNS).
+MIX = (("clean", 10), ("payload", 6), ("offline", 4))
+
+FAULTS = '''"""Test only: kills at chosen points of a crawl worker (tests/crawl/test_workers.py)."""
+import json
+import os
+import signal
+from pathlib import Path
+
+import procrastinate.manager as manager
+from pipelines import store
+
+FAULTS = Path({folder!r})
 
 
-def _workers(db: Database) -> list[int]:
+def _take(name):
+    """The armed fault's payload, for the first process to get here; else None."""
+    fired = FAULTS / f"{{name}}.fired-{{os.getpid()}}"
+    try:
+        os.rename(FAULTS / f"{{name}}.armed", fired)
+    except OSError:
+        return None
+    return json.loads(fired.read_text())
+
+
+def _die():
+    os.killpg(os.getpgrp(), signal.SIGKILL)  # the worker, its check worker, any browser
+
+
+_register = manager.JobManager.register_worker
+
+
+async def register_worker(self):
+    worker_id = await _register(self)
+    (FAULTS / f"worker-{{os.getpid()}}").write_text(str(worker_id))
+    return worker_id
+
+
+_store_batch = store.StoreWriter.store_batch
+
+
+def store_batch(self, items, now):
+    """Kill 2: the checks are fetched; the worker dies before the store transaction."""
+    try:
+        target = set(json.loads((FAULTS / "before-store.armed").read_text()))
+    except (OSError, ValueError):
+        target = set()
+    ids = [item.url_id for item in items]
+    if target & set(ids) and _take("before-store") is not None:
+        (FAULTS / "before-store.ids").write_text(json.dumps(ids))
+        _die()
+    return _store_batch(self, items, now)
+
+
+_finish = manager.JobManager.finish_job
+
+
+async def finish_job(self, job, status, delete_job):
+    """Kill 3: the batch's checks are committed; the worker dies before the job ends."""
+    try:
+        target = json.loads((FAULTS / "before-done.armed").read_text())
+    except (OSError, ValueError):
+        target = None
+    if job.id == target and _take("before-done") is not None:
+        _die()
+    return await _finish(self, job, status, delete_job)
+
+
+manager.JobManager.register_worker = register_worker
+store.StoreWriter.store_batch = store_batch
+manager.JobManager.finish_job = finish_job
+'''
+
+
+def sandbox_urls(sandbox: Any, count: int) -> list[str]:
+    """``count`` distinct URLs over the sandbox's clean, payload and offline pages (a
+    query string each: the sites serve their pages whatever the query), mixed so that
+    every batch has some of each."""
+    sites = {
+        kind: [s for s in sandbox.select([kind]) if s.behaviour in ("brochure", "payload", "none")]
+        for kind, _ in MIX
+    }
+    pattern = [kind for kind, share in MIX for _ in range(share)]
+    urls = []
+    for n in range(count):
+        kind = pattern[n % len(pattern)]
+        site = sites[kind][(n // len(pattern)) % len(sites[kind])]
+        entry = sandbox.url(site.id)
+        urls.append(f"{entry}{'&' if '?' in entry else '?'}n={n}")
+    return urls
+
+
+def _batches(db: Database) -> dict[int, set[int]]:
+    """Each crawl batch job's URL ids."""
     with db.session() as session:
-        return list(session.scalars(text("SELECT id FROM procrastinate_workers ORDER BY id")))
+        rows = session.execute(text("SELECT id, args FROM procrastinate_jobs ORDER BY id"))
+        return {job: set(args["url_ids"]) for job, args in rows}
+
+
+def _doing(db: Database, worker_id: int) -> set[int]:
+    with db.session() as session:
+        return set(
+            session.scalars(
+                text("SELECT id FROM procrastinate_jobs WHERE worker_id = :w AND status = 'doing'"),
+                {"w": worker_id},
+            )
+        )
+
+
+def _stored(db: Database, among: set[int] | None = None) -> int:
+    query = select(func.count()).select_from(Check)
+    if among is not None:
+        query = query.where(Check.url_id.in_(sorted(among)))
+    with db.session() as session:
+        return int(session.scalar(query) or 0)
 
 
 def _check_workers(pid: int) -> set[int]:
-    """The spawned check worker processes under ``pid`` (pipelines/worker.py)."""
+    """The spawned check worker processes of ``pid`` (pipelines/worker.py): its children
+    only, since a check worker's own short-lived children (forked to run a program) show
+    the same command line until they exec."""
     import psutil
 
     found = set()
-    for child in psutil.Process(pid).children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            if "multiprocessing.spawn" in " ".join(child.cmdline()):
-                found.add(child.pid)
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process(pid).children():
+            with contextlib.suppress(psutil.Error):
+                if "multiprocessing.spawn" in " ".join(child.cmdline()):
+                    found.add(child.pid)
     return found
 
 
-@pytest.mark.serial  # a kill mid-batch and a heartbeat going stale: timing
-def test_two_workers_one_killed_every_url_checked_once(sandbox, tmp_path, private_pg_url) -> None:
+def _arm(faults: Path, name: str, payload: object) -> None:
+    """Arm a fault: written whole, then renamed, so no process reads half of it."""
+    draft = faults / f"{name}.draft"
+    draft.write_text(json.dumps(payload))
+    draft.rename(faults / f"{name}.armed")
+
+
+def _fired(faults: Path, name: str) -> bool:
+    return any(faults.glob(f"{name}.fired-*"))
+
+
+class Workers:
+    """The ``tocsin worker`` processes of the test: started, replaced when they die."""
+
+    def __init__(self, folder: Path, config: Path, faults: Path) -> None:
+        self.folder, self.config, self.faults = folder, config, faults
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.check_workers: dict[
+            int, set[tuple[int, int, str]]
+        ] = {}  # worker pid -> check workers seen
+
+    def start(self) -> subprocess.Popen[bytes]:
+        log = self.folder / f"worker-{len(self.procs)}.log"
+        env = {"PYTHONPATH": str(self.faults)}
+        proc = start_cli(self.folder, self.config, "--now", NOW, "worker", log=log, env=env)
+        self.procs.append(proc)
+        return proc
+
+    def live(self) -> list[subprocess.Popen[bytes]]:
+        return [proc for proc in self.procs if proc.poll() is None]
+
+    def worker_id(self, proc: subprocess.Popen[bytes]) -> int | None:
+        """Its procrastinate worker id, once registered (the fault hook writes it down)."""
+        with contextlib.suppress(OSError, ValueError):
+            return int((self.faults / f"worker-{proc.pid}").read_text())
+        return None
+
+    def watch(self) -> None:
+        for proc in self.live():
+            self.check_workers.setdefault(proc.pid, set()).update(_check_workers(proc.pid))
+
+    def replace_dead(self, want: int = 2) -> int:
+        """Start workers until ``want`` live; how many were started."""
+        started = 0
+        while len(self.live()) < want:
+            self.start()
+            started += 1
+        return started
+
+    def stop(self) -> None:
+        for proc in self.live():
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+    def output(self) -> str:
+        logs = sorted(self.folder.glob("worker-*.log"))
+        return "\n".join(log.read_text(errors="replace")[-2000:] for log in logs)
+
+
+@pytest.mark.serial  # kills mid-batch and heartbeats going stale: timing
+def test_2000_urls_two_workers_killed_at_three_points(sandbox, tmp_path, private_pg_url) -> None:
     started = time.monotonic()
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    (faults / "sitecustomize.py").write_text(FAULTS.format(folder=str(faults)), encoding="utf-8")
     config = sandbox_config(
         sandbox,
         tmp_path,
         private_pg_url,
-        crawl={"batch_size": 3},
-        worker={"heartbeat": "1s", "stalled_after": "6s"},
+        browser={"enabled": False},  # the triage path: fetch, judge, store
+        crawl={"batch_size": BATCH, "per_domain": 8},
+        worker={"heartbeat": "1s", "stalled_after": "5s"},
     )
     first = run_cli(tmp_path, config, "init")
     assert first.returncode == 0 and "installed the job queue's tables" in first.stdout
     second = run_cli(tmp_path, config, "init")  # safe to repeat
     assert second.returncode == 0 and "job queue" not in second.stdout, second.stderr
     db = Database(private_pg_url)
-    sites = sample_sites(offline=4, payload=12, clean=3, compromised=5)
-    ids = set(add_urls(db, [sandbox.url(site) for site in sites]).values())
+    urls = {url_id: url for url, url_id in add_urls(db, sandbox_urls(sandbox, URLS)).items()}
+    assert len(urls) == URLS
     queued = run_cli(tmp_path, config, "--now", NOW, "crawl", "--enqueue")
     assert queued.returncode == 0, queued.stderr
-    assert f"queued {len(ids)} due URLs in {-(-len(ids) // 3)} batches" in queued.stdout
+    assert f"queued {URLS} due URLs in {URLS // BATCH} batches" in queued.stdout
     again = run_cli(tmp_path, config, "--now", NOW, "crawl", "--enqueue")  # nothing twice
     assert "queued 0 due URLs in 0 batches" in again.stdout, again.stdout + again.stderr
-    jobs = set(job_statuses(db))
+    batches = _batches(db)
+    order = sorted(batches)
+    # Kills 2 and 3 are armed for batches at about a half and three quarters.
+    before_store, before_done = order[len(order) // 2], order[3 * len(order) // 4]
+    _arm(faults, "before-store", sorted(batches[before_store]))
+    _arm(faults, "before-done", before_done)
+    sandbox.clear_hits()  # from here on: the workers' fetches only
+    setup = time.monotonic() - started
 
-    logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
-    a = start_cli(tmp_path, config, "--now", NOW, "worker", log=logs[0])
-    b = None
+    workers = Workers(tmp_path, config, faults)
+    killed: dict[str, int] = {}  # which kill -> the batch (job) it hit
+    victims: list[subprocess.Popen[bytes]] = []  # kill 1's worker
+    fetched_unstored: list[int] = []  # kill 2: the URLs fetched, never stored by that attempt
     try:
-        # A registers first, so its worker id is the first one; then B starts.
-        wait_for("worker A to register", lambda: _workers(db), 60)
-        (a_id,) = _workers(db)
-        b = start_cli(tmp_path, config, "--now", NOW, "worker", log=logs[1])
+        workers.replace_dead()
 
-        def a_busy() -> bool:
-            with db.session() as session:
-                return session.scalar(text(f"SELECT count(*) {A_DOING}"), {"a": a_id}) > 0
-
-        def a_frozen_in_a_batch_a_quarter_done() -> bool:
-            with db.session() as session:
-                stored = session.scalar(select(func.count()).select_from(Check))
-            if stored < len(ids) // 4 or not a_busy():
+        # Kill 1: a quarter done, a worker halfway through a batch (some of its checks
+        # stored, not all): its whole process group.
+        def a_worker_a_quarter_done_in_a_batch() -> bool:
+            workers.watch()
+            if _stored(db) < URLS // 4:
                 return False
-            # A batch is short: freeze A, let what it sent land, and look again.
-            os.killpg(a.pid, signal.SIGSTOP)
-            time.sleep(0.5)
-            if a_busy():
-                return True
-            os.killpg(a.pid, signal.SIGCONT)
+            for proc in workers.live():
+                worker_id = workers.worker_id(proc)
+                for job in _doing(db, worker_id) if worker_id is not None else ():
+                    if 0 < _stored(db, batches[job]) < len(batches[job]):
+                        victims.append(proc)
+                        return True
             return False
 
-        wait_for("A in a batch, a quarter done", a_frozen_in_a_batch_a_quarter_done, 120)
+        wait_for("a worker in a batch, a quarter done", a_worker_a_quarter_done_in_a_batch, 180)
+        (victim,) = victims
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=10)
         killed_at = time.monotonic() - started
-        os.killpg(a.pid, signal.SIGKILL)
-        a.wait(timeout=10)
-        # A's batch in hand; it stays so until the survivor finds A silent.
-        with db.session() as session:
-            in_hand = set(session.scalars(text(f"SELECT id {A_DOING}"), {"a": a_id}))
-        assert in_hand, "A was between batches when killed"
-
-        check_workers: set[int] = set()  # B's check worker processes seen while it works
+        worker_id = workers.worker_id(victim)
+        assert worker_id is not None
+        (in_hand,) = _doing(db, worker_id)  # stays in hand until a survivor finds it silent
+        killed["sigkill"] = in_hand
+        assert in_hand not in (before_store, before_done), "kill 1 hit a batch armed for 2 or 3"
+        workers.replace_dead()
 
         def all_done() -> bool:
-            check_workers.update(_check_workers(b.pid))
+            """Replace the dead; note kills 2 and 3 as they happen, checking what was stored."""
+            workers.watch()
+            if "before-store" not in killed and _fired(faults, "before-store"):
+                # The ids are written down before the kill: read them once it is done.
+                wait_for("the store kill", lambda: len(workers.live()) < 2, 10)
+                ids = json.loads((faults / "before-store.ids").read_text())
+                fetched_unstored.extend(ids)
+                assert _stored(db, set(ids)) == 0, "kill 2 came after the store"
+                killed["before-store"] = before_store
+            if "before-done" not in killed and _fired(faults, "before-done"):
+                # Every check of the batch is committed, and the job is not done.
+                assert _stored(db, batches[before_done]) == len(batches[before_done])
+                assert job_statuses(db)[before_done] == "doing"
+                killed["before-done"] = before_done
+            workers.replace_dead()
             statuses = job_statuses(db).values()
             return all(s == "succeeded" for s in statuses) and leases.held(db) == 0
 
-        wait_for("the survivor to finish every batch", all_done, 150)
+        wait_for("the workers to finish every batch", all_done, 300)
+        took = time.monotonic() - started
     finally:
-        processes.stop(proc for proc in (a, b) if proc is not None)
-    # B kept its one check worker from batch to batch (and its reactor: one process).
-    assert len(check_workers) == 1, check_workers
-    output = "\n".join(log.read_text(errors="replace")[-3000:] for log in logs)
-    assert b is not None and b.returncode == 0, output
+        workers.stop()
+    output = workers.output()
+    assert set(killed) == {"sigkill", "before-store", "before-done"}, (killed, output)
 
-    assert checks_per_url(db) == dict.fromkeys(ids, 1), output
+    # One check per URL, nothing due, no lease left, no job besides the batches.
+    assert checks_per_url(db) == dict.fromkeys(urls, 1), output
     assert leases.unclaimed_due(db, leases.wall_now()) == 0 and leases.held(db) == 0
-    assert set(job_statuses(db)) == jobs  # nothing queued besides the batches
+    assert set(job_statuses(db)) == set(batches)
+    # Each killed batch was retried once; no other batch was.
     with db.session() as session:
         retried = dict(
             session.execute(
@@ -141,10 +354,28 @@ def test_two_workers_one_killed_every_url_checked_once(sandbox, tmp_path, privat
                 )
             ).all()
         )
-    # The killed worker's batch was retried, once; no other batch was.
-    assert retried == dict.fromkeys(in_hand, 1), (retried, in_hand)
-    took = time.monotonic() - started
-    print(f"{len(ids)} URLs, two workers, one killed at {killed_at:.1f}s: {took:.1f}s")
+    assert retried == dict.fromkeys(killed.values(), 1), (retried, killed)
+    # A worker keeps one check worker from batch to batch.
+    assert all(len(seen) <= 1 for seen in workers.check_workers.values()), workers.check_workers
+
+    # The hit log: URLs fetched more than once are all in the killed batches.
+    hits = sandbox.hits()
+    fetches = {url_id: hits[url_hit_key(url)] for url_id, url in urls.items()}
+    assert sum(1 for n in fetches.values() if n) >= URLS // 2, "the hit log misses the fetches"
+    repeated = {url_id for url_id, n in fetches.items() if n > 1}
+    in_killed = set().union(*(batches[job] for job in killed.values()))
+    assert repeated and repeated <= in_killed, sorted(repeated - in_killed)[:20]
+    # Kill 2's checks were fetched again (those whose site answers at all); kill 3's
+    # batch was stored whole, so its retry fetched nothing.
+    assert fetched_unstored and all(fetches[url_id] != 1 for url_id in fetched_unstored)
+    assert not repeated & batches[before_done]
+    print(
+        f"\n{URLS} URLs in {len(batches)} batches, two workers, killed at 3 points "
+        f"(SIGKILL at {killed_at:.1f}s), {len(workers.procs)} worker processes in all: "
+        f"setup {setup:.1f}s, total {took:.1f}s; fetched again: {len(repeated)} URLs "
+        f"({len(repeated & batches[in_hand])} of the SIGKILLed batch, "
+        f"{len(repeated & batches[before_store])} of the fetch-before-store one)"
+    )
     db.dispose()
 
 

@@ -14,6 +14,7 @@ from sectxt import Parser
 
 from tocsin.net.resolver import parse_hosts_file
 from tocsin.sandbox import Sandbox
+from tocsin.sandbox.web import url_hit_key
 
 
 def fetch(
@@ -276,3 +277,14 @@ def test_gzip_bomb_is_small_on_the_wire_and_huge_inflated(sandbox: Sandbox) -> N
         total += len(out)
         data = inflater.unconsumed_tail
     assert total > 200 * 1024**2
+
+
+def test_the_hit_log_counts_requests_by_host_path_and_query(sandbox: Sandbox) -> None:
+    site = sandbox.sites["clean-bookshop"]
+    for path in ("/?n=1", "/?n=1", "/?n=2"):
+        assert fetch(sandbox, site.id, path).status_code == 200
+    hits = sandbox.hits()
+    assert hits[url_hit_key(sandbox.url(site.id, "/?n=1"))] == 2  # scheme and port aside
+    assert hits[f"{site.host}/?n=2"] == 1
+    sandbox.reset()
+    assert not sandbox.hits()

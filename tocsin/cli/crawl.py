@@ -42,6 +42,11 @@ def pack_matches(app: App, outcomes: Iterable[CheckOutcome]) -> list[list[object
     return [[pack.name, pack.version, matched[pack.name]] for pack in packs]
 
 
+def dropped_line(count: int) -> str:
+    """The summary line for checks the store dropped because their lease was taken over."""
+    return f"Dropped {count} checks: their lease was taken over by another crawl, which stores them"
+
+
 @click.command(name="crawl")
 @click.option("--limit", type=int, default=None, metavar="N", help="Check at most N URLs.")
 @click.option(
@@ -52,7 +57,7 @@ def pack_matches(app: App, outcomes: Iterable[CheckOutcome]) -> list[list[object
 @pass_app
 def command(app: App, limit: int | None, enqueue: bool) -> int:
     """Check every URL that is due: Scrapy fetch and triage, Playwright confirmation."""
-    from crawler.runner import crawl_due
+    from crawler.runner import RunContext, crawl_due
     from pipelines.checks import HALTED
 
     if limit is not None and limit < 1:
@@ -72,7 +77,8 @@ def command(app: App, limit: int | None, enqueue: bool) -> int:
         def advance(outcome: CheckOutcome) -> None:
             bar.advance()
 
-        outcomes, results = crawl_due(app, limit=limit, on_check=advance)
+        run = RunContext(app)
+        outcomes, results = crawl_due(app, limit=limit, on_check=advance, ctx=run)
     halted = next((r.stats[HALTED] for r in results if r.stats.get(HALTED)), None)
 
     by_family: Counter[tuple[str, str]] = Counter(
@@ -87,6 +93,8 @@ def command(app: App, limit: int | None, enqueue: bool) -> int:
     packs = pack_matches(app, outcomes.values())
     if packs:
         out.print(table("Community rule packs", ["pack", "version", "pages matched"], packs))
+    if run.dropped:  # another crawl took their leases over: it stores those URLs' checks
+        out.print(dropped_line(len(run.dropped)))
     errors = [o for o in outcomes.values() if o.verdict == "error"]
     if errors and not app.quiet:
         for outcome in errors[:20]:

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import socket
+from collections import Counter
 from typing import Any
 
 import click
@@ -65,7 +66,7 @@ async def retry_stalled(jobs: Any, config: Config) -> None:
                 log.debug("job %s: not retried", job.id, exc_info=True)
 
 
-async def _work(app: App, jobs: Any) -> None:
+async def _work(app: App, jobs: Any, totals: Counter[str]) -> None:
     config = app.config
     async with jobs.open_async():
         watcher = asyncio.create_task(retry_stalled(jobs, config))
@@ -74,7 +75,7 @@ async def _work(app: App, jobs: Any) -> None:
                 queues=[config.worker.queue],
                 name=f"tocsin@{socket.gethostname()}:{os.getpid()}",
                 concurrency=1,
-                additional_context={"app": app},
+                additional_context={"app": app, "totals": totals},
                 update_heartbeat_interval=config.worker.heartbeat.total_seconds(),
                 stalled_worker_timeout=config.worker.stalled_after.total_seconds(),
                 install_signal_handlers=True,
@@ -95,11 +96,21 @@ def command(app: App) -> int:
     jobs.require_schema(app.db)
     if not app.quiet:
         err.print(f"worker: taking jobs from queue {app.config.worker.queue!r}")
+    totals: Counter[str] = Counter()  # over the batches this worker ran (crawler.batches)
     try:
-        asyncio.run(_work(app, jobs.job_app(app.config)))
+        asyncio.run(_work(app, jobs.job_app(app.config), totals))
     finally:
         kept.shutdown()
         WORKER.shutdown()
     if not app.quiet:
-        err.print("worker: stopped")
+        err.print(stopped_line(totals))
     return 0
+
+
+def stopped_line(totals: Counter[str]) -> str:
+    """The worker's summary: its batches, the checks it stored, and those the store
+    dropped because their lease was taken over (the worker was presumed dead)."""
+    return (
+        f"worker: stopped after {totals['batches']} batch(es): {totals['checked']} checks stored, "
+        f"{totals['dropped']} dropped (their lease was taken over)"
+    )

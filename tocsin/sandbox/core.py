@@ -15,6 +15,7 @@ import math
 import secrets
 import shutil
 import threading
+from collections import Counter
 from collections.abc import Coroutine, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -427,6 +428,16 @@ class Sandbox:
         """Every request the sites received (host, ip, path, user agent...), newest last."""
         return list(self.web.request_log) if self.web else []
 
+    def hits(self) -> Counter[str]:
+        """The hit log: how many requests the sites got, by ``host/path?query``
+        (``web.url_hit_key`` turns a URL into its key). Cleared by :meth:`reset`."""
+        return self.web.hits() if self.web else Counter()
+
+    def clear_hits(self) -> None:
+        """Start the hit log afresh (a test counting only its own crawl's fetches)."""
+        if self.web is not None:
+            self.web.clear_hits()
+
     def url(self, site_id: str, path: str | None = None, scheme: str | None = None) -> str:
         """The full URL of a site's entry (or ``path``), with the sandbox's port."""
         site = self.sites[site_id]
@@ -496,7 +507,8 @@ class Sandbox:
         self._call(self.rdap.take_down(name))
 
     def reset(self) -> None:
-        """Undo every mutation: states, moves, mail, RDAP log and counters, canary hits."""
+        """Undo every mutation: states, moves, mail, RDAP log and counters, canary hits,
+        the request and hit logs."""
         with self._lock:
             moved = any(self.sites[sid] != site for sid, site in self._base_sites.items())
             self.sites.clear()
@@ -508,6 +520,7 @@ class Sandbox:
                 self.web.canary_hits.clear()
                 self.web.attacker_log.clear()
                 self.web.request_log.clear()
+                self.web.clear_hits()
             if moved:
                 self.write_hosts()
             if self.smtp is not None:

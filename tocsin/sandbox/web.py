@@ -5,6 +5,10 @@ ports, so a URL looks like ``http://www.example.com:41234/`` and the Host
 header picks the site, as on any shared host. A request that reaches an
 address the site is not (or no longer) on gets the host's default page.
 The canary is a separate server on ``127.0.0.1`` that records every hit.
+
+The hit log counts the requests the sites got by host, path and query
+(:func:`hit_key`), without bound, so a test can tell which URLs were fetched
+more than once (a crawl worker killed mid-batch: only its batch is fetched again).
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ import errno
 import logging
 import socket
 import ssl
+import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -34,6 +40,19 @@ def free_port(address: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((address, 0))
         return probe.getsockname()[1]
+
+
+def hit_key(host: str, path_qs: str) -> str:
+    """A request's key in the hit log: ``host/path?query`` (no scheme, no port)."""
+    return f"{host.lower().rstrip('.')}{path_qs}"
+
+
+def url_hit_key(url: str) -> str:
+    """The hit-log key a fetch of ``url`` is counted under."""
+    parts = urlsplit(url)
+    return hit_key(
+        parts.hostname or "", (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    )
 
 
 def entry_path(site: SiteSpec) -> str:
@@ -54,6 +73,8 @@ class SiteServer:
         self.attacker_log: list[dict[str, Any]] = []
         self.canary_hits: list[dict[str, Any]] = []
         self.request_log: deque[dict[str, Any]] = deque(maxlen=20000)
+        self._hits: Counter[str] = Counter()  # hit_key -> requests (the hit log)
+        self._hits_lock = threading.Lock()  # read from the test's thread, written in the loop's
         self._hosts: dict[str, list[SiteSpec]] = {}
         self._runner: web.AppRunner | None = None
         self._canary_runner: web.AppRunner | None = None
@@ -74,6 +95,15 @@ class SiteServer:
     def origin(self, host: str, scheme: str = "http") -> str:
         port = self.https_port if scheme == "https" else self.http_port
         return f"{scheme}://{host}:{port}"
+
+    def hits(self) -> Counter[str]:
+        """A copy of the hit log: requests by ``host/path?query``."""
+        with self._hits_lock:
+            return Counter(self._hits)
+
+    def clear_hits(self) -> None:
+        with self._hits_lock:
+            self._hits.clear()
 
     def track_ws(self, ws: web.WebSocketResponse) -> None:
         self._websockets.add(ws)
@@ -183,6 +213,8 @@ class SiteServer:
                 "scheme": "https" if request.secure else "http",
             }
         )
+        with self._hits_lock:
+            self._hits[hit_key(host, request.path_qs)] += 1
         specs = [s for s in self._hosts.get(host, ()) if s.ip == local_ip]
         if not specs:
             reply = Reply(
