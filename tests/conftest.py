@@ -64,6 +64,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         fixtures = info.name2fixturedefs.values() if info is not None else ()
         if any(defs and defs[-1].scope == "module" for defs in fixtures):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    # xdist hands out the groups first (the largest first), then single tests in this
+    # order: the `slow` ones go first, so that none is left to run alone at the end.
+    items.sort(key=lambda item: not _slow_single(item))
+
+
+def _slow_single(item: pytest.Item) -> bool:
+    return item.get_closest_marker("slow") is not None and (
+        item.get_closest_marker("xdist_group") is None
+    )
 
 
 @pytest.hookimpl(trylast=True)  # after xdist wrote the groups into the node ids
