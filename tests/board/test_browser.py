@@ -1,9 +1,16 @@
 """The board end to end, in a real Chromium, on data the real pipeline made.
 
-Once per engine (SQLite, PostgreSQL): the sandbox's sites are ingested, crawled,
-enriched and notified (to the outbox) by ``tocsin`` itself; then ``tocsin board``
-serves that store and Playwright drives it as an analyst, a recipient and a
-researcher would. Each test saves screenshots of the pages it saw.
+The sandbox's sites are ingested, crawled, enriched and notified (to the outbox) by
+``tocsin`` itself; then ``tocsin board`` serves that store and Playwright drives it as
+an analyst, a recipient and a researcher would. Each test saves screenshots of the
+pages it saw.
+
+On SQLite only: the pipeline costs a few minutes of `tocsin` runs and Chromium per
+engine, and what it does to the store runs on both engines elsewhere: the board's
+pages, portal, re-check buttons and API in test_pages.py and test_api.py (a seeded
+store, ``module_db_url``), the crawl in tests/crawl (test_crawl_recheck,
+test_crawl_concurrent), enrichment in tests/enrich, notices and the re-check in
+tests/notify. What is left here is the browser's view, the same on either engine.
 """
 
 from __future__ import annotations
@@ -26,7 +33,11 @@ from sqlalchemy import func, select
 from store.db import Database
 from store.models import Contact, Event, Incident, Notice, NoticeItem, Site
 
-pytestmark = [pytest.mark.browser, pytest.mark.pg, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.parametrize("module_db_url", ["sqlite"], indirect=True),
+]
 
 SITES = ("injected-script", "markup-title", "known-bad-host", "card-skimmer", "clean-ramen")
 PASSWORD = "correct horse battery staple"

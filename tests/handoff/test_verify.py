@@ -188,6 +188,10 @@ def test_openssl_verifies_the_unzipped_package(stamped: Path, tmp_path: Path, sa
 # --------------------------------------------------------------------------- the command
 
 
+# One engine: the command's store reads (select_incidents, write_package) run on both in
+# this module's fixtures and in test_package.py; what is left here is the process (exit
+# codes, stdout and stderr lines), the same on either, at 7 `tocsin` start-ups a run.
+@pytest.mark.parametrize("module_db_url", ["sqlite"], indirect=True)
 def test_the_command_makes_and_verifies(seeded: Seeded, make_cli, tmp_path: Path, sandbox) -> None:
     config = tmp_path / "tocsin.toml"
     config.write_text(

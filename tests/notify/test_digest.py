@@ -6,12 +6,16 @@ import csv
 import io
 from pathlib import Path
 
+import pytest
 from notify_helpers import DAY, T0, Seed, make_app, outbox_messages, parts, tocsin_cli
 
 from notifier import digest
 from store.db import Database
 
 
+# The command on SQLite: what it reads and queues, and how it prints the rows, run on both
+# engines in test_digest_rows; here, four `tocsin report` runs (the command's options).
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_asn_digest_as_csv_text_and_mail(db: Database, seed: Seed, tmp_path: Path) -> None:
     hosting = seed.contact("abuse@host.example")
     seed.incident("a.example.com", ladder=[(hosting, 1)], asn=64500, ip="127.10.1.5")
@@ -61,5 +65,10 @@ def test_digest_rows(db_url: str, seed: Seed, tmp_path: Path) -> None:
         (64501, "z.example.com", "open"),
     ]
     assert digest.collect(app, T0 - 7 * DAY, asn=64501)[0].host == "z.example.com"
+    # What `report asn` prints, from this engine's rows (timestamps read back alike).
+    header, first, _ = digest.to_csv(rows).splitlines()
+    assert header.split(",") == digest.COLUMNS
+    assert first.split(",")[4] == "2026-11-20T09:00:00Z"
+    assert "z.example.com" in digest.to_text(rows) and "2026-11-20 09:00" in digest.to_text(rows)
     assert digest.queue(app, rows, T0 - 7 * DAY) == 1
     assert digest.queue(app, rows, T0 - 7 * DAY) == 0  # once a day
