@@ -34,10 +34,14 @@ import psutil
 import pytest
 from crawl_support import (
     add_urls,
+    alive,
     checks_per_url,
     job_statuses,
+    process_tree,
+    role,
     run_cli,
     sandbox_config,
+    session_of,
     start_cli,
     wait_for,
 )
@@ -190,45 +194,6 @@ def _check_workers(pid: int) -> set[int]:
     return found
 
 
-def _tree(pid: int) -> list[psutil.Process]:
-    """``pid`` and every process under it: the worker, its check worker, Playwright's node
-    driver, and Chromium's processes (children of the driver, in a session of their own)."""
-    with contextlib.suppress(psutil.Error):
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    return []
-
-
-def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
-    """Those still running (a zombie is dead; ``is_running`` tells a reused pid apart)."""
-    alive = []
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                alive.append(proc)
-    return alive
-
-
-def _session(proc: psutil.Process) -> int | None:
-    with contextlib.suppress(OSError):
-        return os.getsid(proc.pid)
-    return None
-
-
-def _role(proc: psutil.Process) -> str:
-    with contextlib.suppress(psutil.Error):
-        line = proc.cmdline()
-        if "run-driver" in line:
-            return "driver"
-        if "chrom" in proc.name().lower():
-            kind = next((a[7:] for a in line if a.startswith("--type=")), "browser")
-            return f"chromium-{kind}"
-        if "multiprocessing.spawn" in " ".join(line):
-            return "check-worker"
-        return proc.name()
-    return "gone"
-
-
 def _arm(faults: Path, name: str, payload: object) -> None:
     """Arm a fault: written whole, then renamed, so no process reads half of it."""
     draft = faults / f"{name}.draft"
@@ -270,7 +235,7 @@ class Workers:
     def watch(self) -> None:
         for proc in self.live():
             self.check_workers.setdefault(proc.pid, set()).update(_check_workers(proc.pid))
-            self.trees.setdefault(proc.pid, {}).update((p.pid, p) for p in _tree(proc.pid))
+            self.trees.setdefault(proc.pid, {}).update((p.pid, p) for p in process_tree(proc.pid))
 
     def replace_dead(self, want: int = 2) -> int:
         """Start workers until ``want`` live; how many were started."""
@@ -359,12 +324,12 @@ def test_2000_urls_two_workers_killed_at_three_points(sandbox, tmp_path, private
                         continue
                     if _stored(db, batches[job] & pages) == len(batches[job] & pages):
                         continue  # its Chromium pages are done
-                    procs = _tree(proc.pid)
-                    if "chromium-browser" in {_role(p) for p in procs}:
+                    procs = process_tree(proc.pid)
+                    if "chromium-browser" in {role(p) for p in procs}:
                         victims.append(proc)
                         tree.extend(procs)
-                        roles.update(_role(p) for p in procs)
-                        apart.update(_role(p) for p in procs if _session(p) != proc.pid)
+                        roles.update(role(p) for p in procs)
+                        apart.update(role(p) for p in procs if session_of(p) != proc.pid)
                         return True
             return False
 
@@ -376,7 +341,7 @@ def test_2000_urls_two_workers_killed_at_three_points(sandbox, tmp_path, private
         # Chromium is in a session of its own (Playwright's driver spawns it detached), so
         # killpg misses it; it quits as the driver's end of its DevTools pipe closes.
         assert {"driver", "chromium-browser", "check-worker"} <= roles, roles
-        wait_for("nothing of the killed worker alive", lambda: not _alive(tree), 10)
+        wait_for("nothing of the killed worker alive", lambda: not alive(tree), 10)
         gone_after = time.monotonic() - started - killed_at
         worker_id = workers.worker_id(victim)
         assert worker_id is not None
@@ -411,7 +376,7 @@ def test_2000_urls_two_workers_killed_at_three_points(sandbox, tmp_path, private
     output = workers.output()
     # Nothing of any worker outlives it: killed (kills 2 and 3 too) or stopped.
     everything = [p for seen in workers.trees.values() for p in seen.values()]
-    wait_for("no process of a worker left", lambda: not _alive(everything), 15)
+    wait_for("no process of a worker left", lambda: not alive(everything), 15)
     assert set(killed) == {"sigkill", "before-store", "before-done"}, (killed, output)
 
     # One check per URL, nothing due, no lease left, no job besides the batches.
