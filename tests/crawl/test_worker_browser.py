@@ -102,6 +102,7 @@ def test_a_worker_keeps_one_chromium_across_batches(sandbox, tmp_path, private_p
                 for pid in seen[-1]:
                     os.kill(pid, signal.SIGKILL)
         assert worker.poll() is None, log.read_text(errors="replace")[-3000:]
+        tree = process_tree(worker.pid)  # Chromium included: it is not in the worker's group
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0, log.read_text(errors="replace")[-3000:]
     finally:
@@ -115,6 +116,7 @@ def test_a_worker_keeps_one_chromium_across_batches(sandbox, tmp_path, private_p
     assert renderers == [0, 0, 0], renderers  # no page of a batch is left open for the next
     assert drivers == [1, 1, 1], drivers  # one Playwright, kept (Chromium's crash spares it)
     wait_for("the worker's children to go", lambda: not _in_group(worker.pid), 10)
+    wait_for("the worker's processes to go", lambda: not alive(tree), 10)
 
     assert checks_per_url(db) == dict.fromkeys(ids.values(), 1), output
     expected = {site.id: site.verdict for site in CATALOGUE}
