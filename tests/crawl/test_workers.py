@@ -428,7 +428,7 @@ def test_2000_urls_two_workers_killed_at_three_points(sandbox, tmp_path, private
         f"setup {setup:.1f}s, total {took:.1f}s; fetched again: {len(repeated)} URLs "
         f"({len(repeated & batches[in_hand])} of the SIGKILLed batch, "
         f"{len(repeated & batches[before_store])} of the fetch-before-store one); "
-        f"{len(pages)} pages in Chromium ({len(pages & batches[in_hand])} in the SIGKILLed "
+        f"{len(pages)} pages in Chromium, each fetched {page_fetches} times ({len(pages & batches[in_hand])} in the SIGKILLed "
         f"batch), its {len(tree)} processes ({', '.join(sorted(roles))}) gone {gone_after:.1f}s "
         f"after the SIGKILL; in a session of their own: {', '.join(sorted(apart)) or 'none'}"
     )
