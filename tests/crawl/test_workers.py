@@ -1,8 +1,9 @@
 """``tocsin crawl --enqueue`` and two ``tocsin worker`` processes on PostgreSQL checking
 2,000 sandbox URLs, with workers killed at three points (issue 14):
 
-1. one worker's whole process group (reactor, check worker) is SIGKILLed by the test
-   at about a quarter done, in the middle of a batch;
+1. one worker's whole process group (reactor, check worker, Playwright's driver) is
+   SIGKILLed by the test at about a quarter done, in the middle of a batch with pages
+   still to confirm in Chromium; Chromium, in a session of its own, must go too;
 2. a worker dies after fetching but before storing: its check worker kills the group
    as it is about to open the store transaction for a chosen batch;
 3. a worker dies after storing but before the job ends: every check of a chosen batch
@@ -16,6 +17,8 @@ exactly one check, nothing is due, no lease is left, each killed batch was retri
 exactly once (by a survivor, after the dead worker's heartbeat went stale), and the
 sandbox's hit log shows URLs fetched twice only within the killed batches: the cost of
 a kill is one more fetch of the URLs in flight, and none for a batch already stored.
+Most URLs take the triage path; 40 pages go to Chromium and get the catalogue's verdict,
+and no process any worker had (Chromium's included) outlives it.
 On SQLite both commands refuse in one line.
 """
 
@@ -428,9 +431,10 @@ def test_2000_urls_two_workers_killed_at_three_points(sandbox, tmp_path, private
         f"setup {setup:.1f}s, total {took:.1f}s; fetched again: {len(repeated)} URLs "
         f"({len(repeated & batches[in_hand])} of the SIGKILLed batch, "
         f"{len(repeated & batches[before_store])} of the fetch-before-store one); "
-        f"{len(pages)} pages in Chromium, each fetched {page_fetches} times ({len(pages & batches[in_hand])} in the SIGKILLed "
-        f"batch), its {len(tree)} processes ({', '.join(sorted(roles))}) gone {gone_after:.1f}s "
-        f"after the SIGKILL; in a session of their own: {', '.join(sorted(apart)) or 'none'}"
+        f"{len(pages)} pages in Chromium, each fetched {page_fetches} times "
+        f"({len(pages & batches[in_hand])} in the SIGKILLed batch), its {len(tree)} "
+        f"processes ({', '.join(sorted(roles))}) gone {gone_after:.1f}s after the SIGKILL; "
+        f"in a session of their own: {', '.join(sorted(apart)) or 'none'}"
     )
     db.dispose()
 
