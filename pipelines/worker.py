@@ -21,8 +21,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -133,11 +135,27 @@ def end_job(token: str) -> None:
         job.db.dispose()
 
 
-def _start(level: int) -> None:
+def _start(level: int, parent: int) -> None:
     # Ctrl-C is the parent's to handle: it stops the crawl gracefully, and the batches
     # in flight must still be stored.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    threading.Thread(target=_follow, args=(parent,), name="follow-parent", daemon=True).start()
+
+
+def _follow(parent: int, every: float = 0.5) -> None:
+    """Exit once the parent is gone.
+
+    A parent SIGKILLed alone (the kernel's out-of-memory killer, ``kill -9`` of its
+    pid) cannot shut the pool down, and the worker would wait forever on a call queue
+    whose write end it holds itself, with its store connections open (measured: it
+    stayed, with multiprocessing's resource tracker). Nothing is lost by going: an
+    uncommitted store transaction rolls back and the batch's leases stay for the retry.
+    Polling, not ``PR_SET_PDEATHSIG``: that fires when the spawning *thread* ends.
+    """
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
 
 
 # ------------------------------------------------------------- in the crawl
@@ -156,7 +174,10 @@ class CheckWorker:
                 if self._pool is None:
                     level = logging.getLogger().getEffectiveLevel()
                     self._pool = ProcessPoolExecutor(
-                        1, mp_context=get_context("spawn"), initializer=_start, initargs=(level,)
+                        1,
+                        mp_context=get_context("spawn"),
+                        initializer=_start,
+                        initargs=(level, os.getpid()),
                     )
                 try:
                     return self._pool.submit(fn, *args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import subprocess
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 from sqlalchemy import func, select, text
 
 from crawler.signatures.rulepacks import BUNDLED_DIR
@@ -208,3 +210,44 @@ def job_statuses(db: Database) -> dict[int, str]:
     """The job queue's jobs: id to status."""
     with db.session() as session:
         return dict(session.execute(text("SELECT id, status FROM procrastinate_jobs")).all())
+
+
+def process_tree(pid: int) -> list[psutil.Process]:
+    """``pid`` and every process under it: the worker, its check worker, Playwright's node
+    driver, and Chromium's processes (children of the driver, in a session of their own)."""
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    return []
+
+
+def alive(procs: list[psutil.Process]) -> list[psutil.Process]:
+    """Those still running (a zombie is dead; ``is_running`` tells a reused pid apart)."""
+    found = []
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+    return found
+
+
+def session_of(proc: psutil.Process) -> int | None:
+    """Its session id (Chromium's differs from its worker's); None once it is gone."""
+    with contextlib.suppress(OSError):
+        return os.getsid(proc.pid)
+    return None
+
+
+def role(proc: psutil.Process) -> str:
+    """What a worker's process is, for messages: driver, chromium-<type>, check-worker."""
+    with contextlib.suppress(psutil.Error):
+        line = proc.cmdline()
+        if "run-driver" in line:
+            return "driver"
+        if "chrom" in proc.name().lower():
+            kind = next((a[7:] for a in line if a.startswith("--type=")), "browser")
+            return f"chromium-{kind}"
+        if "multiprocessing.spawn" in " ".join(line):
+            return "check-worker"
+        return proc.name()
+    return "gone"

@@ -18,8 +18,11 @@ import time
 import psutil
 from crawl_support import (
     add_urls,
+    alive,
     checks_per_url,
     job_statuses,
+    process_tree,
+    role,
     run_cli,
     sample_sites,
     sandbox_config,
@@ -99,6 +102,7 @@ def test_a_worker_keeps_one_chromium_across_batches(sandbox, tmp_path, private_p
                 for pid in seen[-1]:
                     os.kill(pid, signal.SIGKILL)
         assert worker.poll() is None, log.read_text(errors="replace")[-3000:]
+        tree = process_tree(worker.pid)  # Chromium included: it is not in the worker's group
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0, log.read_text(errors="replace")[-3000:]
     finally:
@@ -112,6 +116,7 @@ def test_a_worker_keeps_one_chromium_across_batches(sandbox, tmp_path, private_p
     assert renderers == [0, 0, 0], renderers  # no page of a batch is left open for the next
     assert drivers == [1, 1, 1], drivers  # one Playwright, kept (Chromium's crash spares it)
     wait_for("the worker's children to go", lambda: not _in_group(worker.pid), 10)
+    wait_for("the worker's processes to go", lambda: not alive(tree), 10)
 
     assert checks_per_url(db) == dict.fromkeys(ids.values(), 1), output
     expected = {site.id: site.verdict for site in CATALOGUE}
@@ -123,3 +128,38 @@ def test_a_worker_keeps_one_chromium_across_batches(sandbox, tmp_path, private_p
         assert check.verdict == expected[site], (site, check.verdict, check.error)
     db.dispose()
     print(f"three batches, one kept Chromium then a fresh one: {time.monotonic() - started:.1f}s")
+
+
+def test_a_worker_killed_alone_leaves_nothing(sandbox, tmp_path, private_pg_url) -> None:
+    """SIGKILL of the worker's pid alone (the out-of-memory killer picks one process):
+    Playwright's driver sees its stdin close and takes Chromium with it, and the check
+    worker, which no signal reaches, notices its parent is gone and exits."""
+    started = time.monotonic()
+    config = sandbox_config(sandbox, tmp_path, private_pg_url, crawl={"batch_size": BATCH})
+    assert run_cli(tmp_path, config, "init").returncode == 0
+    db = Database(private_pg_url)
+    add_urls(db, [sandbox.url(site) for site in sample_sites(clean=1, compromised=1)])
+    log = tmp_path / "worker.log"
+    worker = start_cli(tmp_path, config, "--now", NOW, "worker", log=log)
+    try:
+        queued = run_cli(tmp_path, config, "--now", NOW, "crawl", "--enqueue")
+        assert "queued 2 due URLs in 1 batches" in queued.stdout, queued.stdout + queued.stderr
+        wait_for("the batch", lambda: set(job_statuses(db).values()) == {"succeeded"}, 120)
+        tree = process_tree(worker.pid)
+        roles = {role(proc) for proc in tree}
+        assert {"driver", "chromium-browser", "check-worker"} <= roles, roles
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+        killed = time.monotonic()
+        wait_for("nothing of the worker alive", lambda: not alive(tree), 10)
+        gone = time.monotonic() - killed
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)  # whatever is left in its group
+    counts = checks_per_url(db)  # the batch was stored before the kill
+    assert len(counts) == 2 and set(counts.values()) == {1}, counts
+    db.dispose()
+    print(
+        f"worker SIGKILLed alone: its {len(tree)} processes ({', '.join(sorted(roles))}) gone "
+        f"{gone:.1f}s later; {time.monotonic() - started:.1f}s"
+    )

@@ -1,8 +1,9 @@
 """``tocsin crawl --enqueue`` and two ``tocsin worker`` processes on PostgreSQL checking
 2,000 sandbox URLs, with workers killed at three points (issue 14):
 
-1. one worker's whole process group (reactor, check worker) is SIGKILLed by the test
-   at about a quarter done, in the middle of a batch;
+1. one worker's whole process group (reactor, check worker, Playwright's driver) is
+   SIGKILLed by the test at about a quarter done, in the middle of a batch with pages
+   still to confirm in Chromium; Chromium, in a session of its own, must go too;
 2. a worker dies after fetching but before storing: its check worker kills the group
    as it is about to open the store transaction for a chosen batch;
 3. a worker dies after storing but before the job ends: every check of a chosen batch
@@ -16,6 +17,8 @@ exactly one check, nothing is due, no lease is left, each killed batch was retri
 exactly once (by a survivor, after the dead worker's heartbeat went stale), and the
 sandbox's hit log shows URLs fetched twice only within the killed batches: the cost of
 a kill is one more fetch of the URLs in flight, and none for a batch already stored.
+Most URLs take the triage path; 40 pages go to Chromium and get the catalogue's verdict,
+and no process any worker had (Chromium's included) outlives it.
 On SQLite both commands refuse in one line.
 """
 
@@ -30,13 +33,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from crawl_support import (
     add_urls,
+    alive,
     checks_per_url,
     job_statuses,
+    process_tree,
+    role,
     run_cli,
     sandbox_config,
+    session_of,
     start_cli,
     wait_for,
 )
@@ -46,12 +54,17 @@ from store import leases
 from store.db import Database
 from store.models import Check
 from tocsin.sandbox.web import url_hit_key
+from tocsin.urls import normalise_url
 
 NOW = "2026-03-02T10:00:00Z"
 URLS = 2000
 BATCH = 100  # 20 batches: enough to kill three of them, well apart
-# Per 20 URLs: clean pages, direct payloads, offline pages (404, 410, refused, no DNS).
-MIX = (("clean", 10), ("payload", 6), ("offline", 4))
+# Per 20 URLs: direct payloads and offline pages (404, 410, refused, no DNS), the triage
+# path; but every 50th URL is a page the triage sends to Chromium (two a batch, 40 in all),
+# clean or compromised, so that each worker runs its kept Chromium and a kill finds it busy.
+MIX = (("payload", 12), ("offline", 8))
+PAGE_EVERY = 50
+PAGES = ("brochure", "injected-script", "hidden-iframe")  # behaviours of clean/compromised sites
 
 FAULTS = '''"""Test only: kills at chosen points of a crawl worker (tests/crawl/test_workers.py)."""
 import json
@@ -124,21 +137,25 @@ manager.JobManager.finish_job = finish_job
 '''
 
 
-def sandbox_urls(sandbox: Any, count: int) -> list[str]:
-    """``count`` distinct URLs over the sandbox's clean, payload and offline pages (a
-    query string each: the sites serve their pages whatever the query), mixed so that
-    every batch has some of each."""
+def sandbox_urls(sandbox: Any, count: int) -> dict[str, Any]:
+    """``count`` distinct URLs (a query string each: the sites serve their pages whatever
+    the query) and their sites: payloads and offline pages mixed so that every batch has
+    some of each, and every ``PAGE_EVERY``-th a page for Chromium."""
     sites = {
         kind: [s for s in sandbox.select([kind]) if s.behaviour in ("brochure", "payload", "none")]
         for kind, _ in MIX
     }
+    pages = [s for s in sandbox.select(["clean", "compromised"]) if s.behaviour in PAGES]
     pattern = [kind for kind, share in MIX for _ in range(share)]
-    urls = []
+    urls = {}
     for n in range(count):
-        kind = pattern[n % len(pattern)]
-        site = sites[kind][(n // len(pattern)) % len(sites[kind])]
+        if n % PAGE_EVERY == PAGE_EVERY // 2:
+            site = pages[(n // PAGE_EVERY) % len(pages)]
+        else:
+            kind = pattern[n % len(pattern)]
+            site = sites[kind][(n // len(pattern)) % len(sites[kind])]
         entry = sandbox.url(site.id)
-        urls.append(f"{entry}{'&' if '?' in entry else '?'}n={n}")
+        urls[f"{entry}{'&' if '?' in entry else '?'}n={n}"] = site
     return urls
 
 
@@ -171,8 +188,6 @@ def _check_workers(pid: int) -> set[int]:
     """The spawned check worker processes of ``pid`` (pipelines/worker.py): its children
     only, since a check worker's own short-lived children (forked to run a program) show
     the same command line until they exec."""
-    import psutil
-
     found = set()
     with contextlib.suppress(psutil.Error):
         for child in psutil.Process(pid).children():
@@ -202,6 +217,7 @@ class Workers:
         self.check_workers: dict[
             int, set[tuple[int, int, str]]
         ] = {}  # worker pid -> check workers seen
+        self.trees: dict[int, dict[int, psutil.Process]] = {}  # worker pid -> processes seen
 
     def start(self) -> subprocess.Popen[bytes]:
         log = self.folder / f"worker-{len(self.procs)}.log"
@@ -222,6 +238,7 @@ class Workers:
     def watch(self) -> None:
         for proc in self.live():
             self.check_workers.setdefault(proc.pid, set()).update(_check_workers(proc.pid))
+            self.trees.setdefault(proc.pid, {}).update((p.pid, p) for p in process_tree(proc.pid))
 
     def replace_dead(self, want: int = 2) -> int:
         """Start workers until ``want`` live; how many were started."""
@@ -256,7 +273,8 @@ def test_2000_urls_two_workers_killed_at_three_points(sandbox, tmp_path, private
         sandbox,
         tmp_path,
         private_pg_url,
-        browser={"enabled": False},  # the triage path: fetch, judge, store
+        # The browser is on; one visit a page (no condition visits) keeps Chromium's share small.
+        browser={"condition_visits": False},
         crawl={"batch_size": BATCH, "per_domain": 8},
         worker={"heartbeat": "1s", "stalled_after": "5s"},
     )
@@ -265,8 +283,13 @@ def test_2000_urls_two_workers_killed_at_three_points(sandbox, tmp_path, private
     second = run_cli(tmp_path, config, "init")  # safe to repeat
     assert second.returncode == 0 and "job queue" not in second.stdout, second.stderr
     db = Database(private_pg_url)
-    urls = {url_id: url for url, url_id in add_urls(db, sandbox_urls(sandbox, URLS)).items()}
+    planned = sandbox_urls(sandbox, URLS)
+    ids = add_urls(db, planned)
+    urls = {url_id: url for url, url_id in ids.items()}
     assert len(urls) == URLS
+    sites = {ids[normalise_url(url)]: site for url, site in planned.items()}
+    pages = {url_id for url_id, site in sites.items() if site.kind in ("clean", "compromised")}
+    assert len(pages) == URLS // PAGE_EVERY
     queued = run_cli(tmp_path, config, "--now", NOW, "crawl", "--enqueue")
     assert queued.returncode == 0, queued.stderr
     assert f"queued {URLS} due URLs in {URLS // BATCH} batches" in queued.stdout
@@ -284,12 +307,15 @@ def test_2000_urls_two_workers_killed_at_three_points(sandbox, tmp_path, private
     workers = Workers(tmp_path, config, faults)
     killed: dict[str, int] = {}  # which kill -> the batch (job) it hit
     victims: list[subprocess.Popen[bytes]] = []  # kill 1's worker
+    tree: list[psutil.Process] = []  # and its processes just before the kill
+    roles: set[str] = set()  # what they are
+    apart: set[str] = set()  # those in a session of their own
     fetched_unstored: list[int] = []  # kill 2: the URLs fetched, never stored by that attempt
     try:
         workers.replace_dead()
 
         # Kill 1: a quarter done, a worker halfway through a batch (some of its checks
-        # stored, not all): its whole process group.
+        # stored, not all, and a page for Chromium not yet): its whole process group.
         def a_worker_a_quarter_done_in_a_batch() -> bool:
             workers.watch()
             if _stored(db) < URLS // 4:
@@ -297,8 +323,16 @@ def test_2000_urls_two_workers_killed_at_three_points(sandbox, tmp_path, private
             for proc in workers.live():
                 worker_id = workers.worker_id(proc)
                 for job in _doing(db, worker_id) if worker_id is not None else ():
-                    if 0 < _stored(db, batches[job]) < len(batches[job]):
+                    if not 0 < _stored(db, batches[job]) < len(batches[job]):
+                        continue
+                    if _stored(db, batches[job] & pages) == len(batches[job] & pages):
+                        continue  # its Chromium pages are done
+                    procs = process_tree(proc.pid)
+                    if "chromium-browser" in {role(p) for p in procs}:
                         victims.append(proc)
+                        tree.extend(procs)
+                        roles.update(role(p) for p in procs)
+                        apart.update(role(p) for p in procs if session_of(p) != proc.pid)
                         return True
             return False
 
@@ -307,6 +341,11 @@ def test_2000_urls_two_workers_killed_at_three_points(sandbox, tmp_path, private
         os.killpg(victim.pid, signal.SIGKILL)
         victim.wait(timeout=10)
         killed_at = time.monotonic() - started
+        # Chromium is in a session of its own (Playwright's driver spawns it detached), so
+        # killpg misses it; it quits as the driver's end of its DevTools pipe closes.
+        assert {"driver", "chromium-browser", "check-worker"} <= roles, roles
+        wait_for("nothing of the killed worker alive", lambda: not alive(tree), 10)
+        gone_after = time.monotonic() - started - killed_at
         worker_id = workers.worker_id(victim)
         assert worker_id is not None
         (in_hand,) = _doing(db, worker_id)  # stays in hand until a survivor finds it silent
@@ -338,10 +377,21 @@ def test_2000_urls_two_workers_killed_at_three_points(sandbox, tmp_path, private
     finally:
         workers.stop()
     output = workers.output()
+    # Nothing of any worker outlives it: killed (kills 2 and 3 too) or stopped.
+    everything = [p for seen in workers.trees.values() for p in seen.values()]
+    wait_for("no process of a worker left", lambda: not alive(everything), 15)
     assert set(killed) == {"sigkill", "before-store", "before-done"}, (killed, output)
 
     # One check per URL, nothing due, no lease left, no job besides the batches.
     assert checks_per_url(db) == dict.fromkeys(urls, 1), output
+    # The pages went to Chromium and got the catalogue's verdict.
+    with db.session() as session:
+        found = session.scalars(select(Check).where(Check.url_id.in_(pages)))
+        checks = {check.url_id: check for check in found}
+    for url_id in pages:
+        check, site = checks[url_id], sites[url_id]
+        assert check.route == "browser", (site.id, check.route, check.route_reason)
+        assert check.verdict == site.verdict, (site.id, check.verdict, check.error)
     assert leases.unclaimed_due(db, leases.wall_now()) == 0 and leases.held(db) == 0
     assert set(job_statuses(db)) == set(batches)
     # Each killed batch was retried once; no other batch was.
@@ -358,23 +408,33 @@ def test_2000_urls_two_workers_killed_at_three_points(sandbox, tmp_path, private
     # A worker keeps one check worker from batch to batch.
     assert all(len(seen) <= 1 for seen in workers.check_workers.values()), workers.check_workers
 
-    # The hit log: URLs fetched more than once are all in the killed batches.
+    # The hit log: URLs fetched more than once are all in the killed batches. A check of
+    # a page fetches it more than once (the triage, its cloaking variants, Chromium): the
+    # same number for every page of a batch nobody killed.
     hits = sandbox.hits()
     fetches = {url_id: hits[url_hit_key(url)] for url_id, url in urls.items()}
     assert sum(1 for n in fetches.values() if n) >= URLS // 2, "the hit log misses the fetches"
-    repeated = {url_id for url_id, n in fetches.items() if n > 1}
     in_killed = set().union(*(batches[job] for job in killed.values()))
+    per_page = {fetches[url_id] for url_id in pages - in_killed}
+    assert len(per_page) == 1 and min(per_page) > 1, per_page
+    (page_fetches,) = per_page
+    once = {url_id: page_fetches if url_id in pages else 1 for url_id in urls}
+    repeated = {url_id for url_id, n in fetches.items() if n > once[url_id]}
     assert repeated and repeated <= in_killed, sorted(repeated - in_killed)[:20]
     # Kill 2's checks were fetched again (those whose site answers at all); kill 3's
     # batch was stored whole, so its retry fetched nothing.
-    assert fetched_unstored and all(fetches[url_id] != 1 for url_id in fetched_unstored)
+    assert fetched_unstored and all(fetches[u] != once[u] for u in fetched_unstored)
     assert not repeated & batches[before_done]
     print(
         f"\n{URLS} URLs in {len(batches)} batches, two workers, killed at 3 points "
         f"(SIGKILL at {killed_at:.1f}s), {len(workers.procs)} worker processes in all: "
         f"setup {setup:.1f}s, total {took:.1f}s; fetched again: {len(repeated)} URLs "
         f"({len(repeated & batches[in_hand])} of the SIGKILLed batch, "
-        f"{len(repeated & batches[before_store])} of the fetch-before-store one)"
+        f"{len(repeated & batches[before_store])} of the fetch-before-store one); "
+        f"{len(pages)} pages in Chromium, each fetched {page_fetches} times "
+        f"({len(pages & batches[in_hand])} in the SIGKILLed batch), its {len(tree)} "
+        f"processes ({', '.join(sorted(roles))}) gone {gone_after:.1f}s after the SIGKILL; "
+        f"in a session of their own: {', '.join(sorted(apart)) or 'none'}"
     )
     db.dispose()
 
