@@ -75,6 +75,16 @@ class InboxStats:
 # -- sources ---------------------------------------------------------------------------
 
 
+def delivery_order(entry: Path) -> list[int | str]:
+    """Sort key of a maildir file: its name with the numbers compared as numbers.
+
+    Maildir names start with the delivery time (``1765080000.M99999P12Q1.host``), but
+    the microseconds are not zero-padded, so a plain sort puts ``M100000`` before
+    ``M99999``: replies would join the timeline out of the order they came in.
+    """
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", entry.name)]
+
+
 def read_path(path: str | Path) -> Iterator[bytes]:
     """Raw messages of a maildir (a folder with cur/ and new/) or an mbox file."""
     path = Path(path)
@@ -85,7 +95,7 @@ def read_path(path: str | Path) -> Iterator[bytes]:
             folder = path / sub
             if not folder.is_dir():
                 continue
-            for entry in sorted(folder.iterdir()):
+            for entry in sorted(folder.iterdir(), key=delivery_order):
                 if entry.is_file() and entry.stat().st_size <= MAX_MESSAGE:
                     yield entry.read_bytes()
         return

@@ -214,3 +214,22 @@ def test_classifiers() -> None:
     assert is_auto_reply(email.message_from_bytes(message("自動応答: 不在です", "x")))
     assert is_auto_reply(email.message_from_bytes(message("x", "y", X_Autoreply="yes")))
     assert not is_auto_reply(email.message_from_bytes(message("Re: your report", "fixed")))
+
+
+def test_a_maildir_is_read_in_delivery_order(tmp_path: Path) -> None:
+    """Maildir names start with the delivery time, microseconds not zero-padded: the
+    message of microsecond 99999 came before that of 100000, and a later second after both."""
+    from notifier.inbox import read_path
+
+    (tmp_path / "cur").mkdir()
+    new = tmp_path / "new"
+    new.mkdir()
+    names = [
+        "1765080000.M99999P7Q1.host",
+        "1765080000.M100000P7Q2.host",
+        "1765080001.M5P7Q3.host",
+    ]
+    for n, name in enumerate(reversed(names)):
+        (new / name).write_bytes(message(f"m{len(names) - n}", "body"))
+    subjects = [BytesHeaderParser().parsebytes(raw)["Subject"] for raw in read_path(tmp_path)]
+    assert subjects == ["m1", "m2", "m3"]
