@@ -19,6 +19,7 @@ a job's last success is when a worker finished it, not when ``serve`` queued it.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +53,12 @@ def finished(app: App, name: str, run: Callable[[], int]) -> int:
     return 0
 
 
+# The stages that run as jobs: each is its command's ``run(app)`` (tocsin/cli/<stage>.py):
+# enrich every due site, notify every due notice exactly once (the outbox's protocol,
+# one writer), recheck every due open incident.
+STAGES = ("enrich", "notify", "recheck")
+
+
 def register(jobs: Any) -> None:
     """Add the stages' tasks to the procrastinate App ``jobs`` (``tocsin.jobs.job_app``).
 
@@ -59,33 +66,21 @@ def register(jobs: Any) -> None:
     ``add_tasks_from`` renames a blueprint's tasks in place, so a second App in one
     process (serve queues with a fresh one each round) would get them twice prefixed.
     """
-    for name, run in (("enrich", enrich), ("notify", notify), ("recheck", recheck)):
+    for name in STAGES:
         lock = f"tocsin:{name}"
-        jobs.task(name=lock, pass_context=True, lock=lock, queueing_lock=lock)(run)
+        jobs.task(name=lock, pass_context=True, lock=lock, queueing_lock=lock)(_stage(name))
 
 
-def enrich(context: JobContext) -> int:
-    """`tocsin enrich`, every due site."""
-    from tocsin.cli import enrich as command
+def _stage(name: str) -> Callable[[JobContext], int]:
+    """The task of stage ``name``: its command's ``run``, its end recorded."""
 
-    app: App = context.additional_context["app"]
-    return finished(app, "enrich", lambda: command.run(app))
+    def task(context: JobContext) -> int:
+        command = importlib.import_module(f"tocsin.cli.{name}")
+        app: App = context.additional_context["app"]
+        return finished(app, name, lambda: command.run(app))
 
-
-def notify(context: JobContext) -> int:
-    """`tocsin notify`: every due notice, exactly once (the outbox's protocol, one writer)."""
-    from tocsin.cli import notify as command
-
-    app: App = context.additional_context["app"]
-    return finished(app, "notify", lambda: command.run(app))
-
-
-def recheck(context: JobContext) -> int:
-    """`tocsin recheck`, every due open incident."""
-    from tocsin.cli import recheck as command
-
-    app: App = context.additional_context["app"]
-    return finished(app, "recheck", lambda: command.run(app))
+    task.__name__ = task.__qualname__ = name
+    return task
 
 
 def queue(app: App, name: str) -> int:
