@@ -45,10 +45,10 @@ def create_app(
     app.state.board = board
     app.add_exception_handler(LoginRequired, login_redirect)
     app.add_exception_handler(Forbidden, forbidden_page)
-    app.add_exception_handler(ApiError, api_error)  # a bearer token on a package download
+    # Answered as the API answers: /metrics, and a bearer token on a package download.
+    app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error_page)
     app.add_exception_handler(RequestValidationError, _bad_request_page)
-    app.add_exception_handler(ApiError, api_error)  # /metrics answers as the API does
     app.include_router(metrics.router)  # /healthz, /metrics
     app.include_router(pages.router)
     app.include_router(portal.router)
